@@ -1,0 +1,66 @@
+"""The `bench` command line: one argparse parser, one sub-command per module.
+
+Each sub-command lives in its own module exposing
+`add_parser(subparsers) -> argparse.ArgumentParser`; the parser's `func`
+default is called with the parsed namespace and returns an exit code. Modules
+are imported here, so they must not import any ML framework at module level.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from bench.errors import EXIT_USAGE, UsageError
+
+# (module, attribute) of every sub-command, in the order `--help` lists them.
+_COMMANDS: tuple[str, ...] = (
+    "bench.data.cli",
+    "bench.list_cli",
+    "bench.run_cli",
+    "bench.report_cli",
+    "bench.retrieval_cli",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Train, time and compare one deep retrieval recommender across frameworks.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for module_name in _COMMANDS:
+        module = _import_optional(module_name)
+        if module is not None:
+            module.add_parser(sub)
+    return parser
+
+
+def _import_optional(module_name: str):  # type: ignore[no-untyped-def]
+    """Import a sub-command module; one still being written is simply absent."""
+    import importlib
+
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name == module_name:
+            return None
+        raise
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return int(args.func(args) or 0)
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE

@@ -1,0 +1,87 @@
+"""The in-memory dataset every implementation receives: numpy arrays only.
+
+Feature names are the reference program's (keras-io deep_recommender.py), so a
+reader can map each array to the FeatureSpace output it reproduces.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+# Query-tower inputs, each (N,) int32.
+QUERY_FEATURES: tuple[str, ...] = (
+    "user_id",  # 1..num_users, used directly as an embedding row (0 never occurs)
+    "user_gender",  # IntegerLookup index, 0..num_genders-1
+    "raw_user_age",  # Discretization bucket, 0..num_age_bins-1
+    "user_gender_X_raw_user_age",  # HashedCrossing bucket, 0..num_crosses-1
+    "user_occupation_label",  # IntegerLookup index, 0..num_occupations-1
+)
+# Candidate-tower inputs: movie_id (N,) int32, movie_title_vector (N, title_length)
+# int32 (0 = padding), movie_genres (N, max_genres_per_movie) int32 (genre+1, 0 = padding).
+CANDIDATE_FEATURES: tuple[str, ...] = ("movie_id", "movie_title_vector", "movie_genres")
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """Sizes the model's embedding tables are built from (as the reference names them)."""
+
+    num_users: int  # USERS_COUNT: max user id; the table has num_users + 1 rows
+    num_movies: int  # MOVIES_COUNT: max movie id; the table has num_movies + 1 rows
+    num_genders: int  # GENDERS_COUNT
+    num_age_bins: int  # AGE_BINS_COUNT
+    num_crosses: int  # USER_GENDER_CROSS_COUNT
+    num_occupations: int  # OCCUPATIONS_COUNT
+    num_title_tokens: int  # TITLE_TOKEN_COUNT (incl. padding and OOV); table has +1 rows
+    num_genres: int  # GENRES_COUNT (max genre id + 1); table has +1 rows
+    title_length: int  # tokens per title (16)
+    max_genres_per_movie: int  # MAX_GENRES_PER_MOVIE
+
+
+@dataclass(frozen=True)
+class Split:
+    """Row-aligned examples: every QUERY_FEATURES and CANDIDATE_FEATURES column, and the label.
+
+    Training iterates contiguous slices in row order: the cache already holds
+    the seeded shuffle, so every implementation sees identical batches each epoch.
+    """
+
+    features: Mapping[str, np.ndarray]
+    label: np.ndarray  # (N,) float32, rating rescaled to [0, 1]: (r - 1) / 4
+
+    def __len__(self) -> int:
+        return int(self.label.shape[0])
+
+    def batch_slices(self, batch_size: int) -> Iterator[slice]:
+        """Contiguous batches in row order; the last one may be short."""
+        for start in range(0, len(self), batch_size):
+            yield slice(start, min(start + batch_size, len(self)))
+
+    def num_batches(self, batch_size: int) -> int:
+        return -(-len(self) // batch_size)
+
+    def five_star(self) -> np.ndarray:
+        """Boolean mask of 5-star ratings: the rows the top-k accuracy counts."""
+        return self.label > 0.9  # the reference's `greater(y, 0.9)`
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """One dataset as loaded from the cache.
+
+    `candidates` holds every real movie, ordered by movie_id (row r is the
+    movie `candidates["movie_id"][r]`), with the CANDIDATE_FEATURES columns.
+    """
+
+    name: str
+    content_hash: str
+    vocab: Vocabulary
+    train: Split
+    test: Split
+    candidates: Mapping[str, np.ndarray]
+
+    @property
+    def num_candidates(self) -> int:
+        return int(self.candidates["movie_id"].shape[0])

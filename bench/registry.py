@@ -1,0 +1,123 @@
+"""Names of implementations -> where they live, without importing them.
+
+A new implementation is one module in impls/ plus one entry here; the
+conformance tests and `python -m bench list` pick it up.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import importlib.util
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from bench.contract import RetrievalImpl
+from bench.errors import UsageError
+
+
+@dataclass(frozen=True)
+class ImplEntry:
+    """Where an implementation lives and what its worker process needs."""
+
+    name: str
+    target: str  # "package.module:ClassName"
+    framework: str  # "jax" | "tensorflow" | "torch"
+    requires: tuple[str, ...]  # importable top-level modules the worker needs
+    extra: str  # `pip install -e '.[<extra>]'` brings them
+    env: Mapping[str, str] = field(default_factory=dict)  # worker environment, e.g. KERAS_BACKEND
+    description: str = ""
+
+    def missing(self) -> list[str]:
+        """Required modules not installed here (found without importing them)."""
+        return [m for m in self.requires if importlib.util.find_spec(m) is None]
+
+    def installed(self) -> bool:
+        return not self.missing()
+
+    def load(self) -> type[RetrievalImpl]:
+        """Import the implementation class (only ever in a worker process)."""
+        module_name, cls_name = self.target.split(":")
+        cls = getattr(importlib.import_module(module_name), cls_name)
+        if not (isinstance(cls, type) and issubclass(cls, RetrievalImpl)):
+            raise TypeError(f"{self.target} is not a RetrievalImpl")
+        return cls
+
+
+def _keras(name: str, backend: str, extra: str) -> ImplEntry:
+    """One Keras model module; the worker's KERAS_BACKEND picks the framework."""
+    return ImplEntry(
+        name=name,
+        target="impls.keras_model.impl:KerasRetrieval",
+        framework=backend,
+        requires=("keras", "keras_rs", backend),
+        extra=extra,
+        env={"KERAS_BACKEND": backend},
+        description=f"Keras 3 model (keras.ops, keras_rs) on the {backend} backend",
+    )
+
+
+REGISTRY: dict[str, ImplEntry] = {
+    e.name: e
+    for e in (
+        _keras("keras-jax", "jax", "jax"),
+        _keras("keras-tf", "tensorflow", "tf"),
+        _keras("keras-torch", "torch", "torch"),
+        ImplEntry(
+            name="jax",
+            target="impls.jax_native.impl:JaxRetrieval",
+            framework="jax",
+            requires=("jax",),
+            extra="jax",
+            description="native JAX: whole training step under jax.jit",
+        ),
+        ImplEntry(
+            name="jax-scan",
+            target="impls.jax_native.impl:JaxScanRetrieval",
+            framework="jax",
+            requires=("jax",),
+            extra="jax",
+            description="native JAX: whole epoch as one compiled lax.scan",
+        ),
+        ImplEntry(
+            name="torch",
+            target="impls.torch_native.impl:TorchRetrieval",
+            framework="torch",
+            requires=("torch",),
+            extra="torch",
+            description="native PyTorch: nn.Embedding, nn.Linear, optim.Adagrad, eager",
+        ),
+        ImplEntry(
+            name="torch-compile",
+            target="impls.torch_native.impl:TorchCompiledRetrieval",
+            framework="torch",
+            requires=("torch",),
+            extra="torch",
+            description="native PyTorch with the training step under torch.compile",
+        ),
+    )
+}
+
+# The five implementations the project compares; the others are variants.
+PRIMARY: tuple[str, ...] = ("keras-jax", "keras-tf", "keras-torch", "jax", "torch")
+
+
+def get(name: str) -> ImplEntry:
+    """The entry for `name`, or a UsageError suggesting the nearest known name."""
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        close = difflib.get_close_matches(name, REGISTRY, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        known = ", ".join(REGISTRY)
+        raise UsageError(f"unknown implementation {name!r}{hint}; known: {known}") from None
+
+
+def require_installed(entry: ImplEntry) -> None:
+    """UsageError naming the extra to install when the framework is missing."""
+    missing = entry.missing()
+    if missing:
+        raise UsageError(
+            f"{entry.name} needs {', '.join(missing)}, not installed here; "
+            f"install it with: pip install -e '.[{entry.extra}]'"
+        )
