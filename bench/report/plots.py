@@ -1,0 +1,120 @@
+"""PNG plots of one group, reproducible byte for byte with one matplotlib version.
+
+The Agg backend, a fixed figure size and DPI, fixed colours per implementation
+(sorted names), and no PNG metadata (no "Software" version string), so
+re-running the report on the same records rewrites identical files.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display, same pixels everywhere; before pyplot is imported
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from bench.registry import REGISTRY  # noqa: E402
+from bench.report.summary import ImplSummary  # noqa: E402
+
+FIGSIZE = (7.0, 4.5)  # inches
+DPI = 100
+_COLORS = plt.get_cmap("tab10").colors
+
+# The keras-io reference program's published top-100 accuracy after 30 epochs.
+REFERENCE_ACCURACY = {(32,): 0.310, (64, 32): 0.309, (128, 64, 32): 0.301}
+
+
+def _save(fig: Figure, path: Path) -> None:
+    fig.tight_layout()
+    fig.savefig(path, dpi=DPI, format="png", metadata={"Software": None})
+    plt.close(fig)
+
+
+def _new(title: str, xlabel: str, ylabel: str) -> tuple[Figure, plt.Axes]:
+    fig, ax = plt.subplots(figsize=FIGSIZE)
+    ax.set_title(title, fontsize=10)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(True, alpha=0.3)
+    return fig, ax
+
+
+def _color(impl: str) -> tuple[float, float, float]:
+    """One colour per implementation name, the same in every chart (registry order)."""
+    names = list(REGISTRY)
+    i = names.index(impl) if impl in names else len(names) + sum(map(ord, impl))
+    return _COLORS[i % len(_COLORS)]
+
+
+def _band(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    with warnings.catch_warnings():  # all-nan columns stay nan
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return (np.nanmean(values, axis=0), np.nanmin(values, axis=0),
+                np.nanmax(values, axis=0))
+
+
+def accuracy_vs_epoch(summaries: dict[str, ImplSummary], title: str,
+                      layers: tuple[int, ...], epochs: int, path: Path) -> None:
+    """Mean validation top-100 accuracy per epoch per impl, band = min-max over seeds."""
+    fig, ax = _new(title, "epoch", "top-100 accuracy (test, 5-star)")
+    for s in summaries.values():
+        c = s.accuracy_curve()
+        if not c.x:
+            continue
+        mean, lo, hi = _band(c.values)
+        color = _color(s.impl)
+        ax.plot(c.x, mean, marker="o", ms=3, color=color, label=f"{s.impl} ({len(c.seeds)} seeds)")
+        ax.fill_between(c.x, lo, hi, color=color, alpha=0.2, linewidth=0)
+    ref = REFERENCE_ACCURACY.get(layers)
+    if ref is not None and epochs == 30:
+        ax.plot([30], [ref], marker="*", ms=12, color="black", linestyle="none",
+                label="keras-io reference (30 epochs)")
+    ax.legend(fontsize=8)
+    _save(fig, path)
+
+
+def epoch_time(summaries: dict[str, ImplSummary], title: str, path: Path) -> None:
+    """Box plot of steady-state epoch times (every steady epoch of every run) per impl."""
+    fig, ax = _new(title, "implementation", "steady-state epoch (s)")
+    names = [s.impl for s in summaries.values()]
+    data = [[t for r in s.runs for t in r.steady_epoch_s()] or [math.nan]
+            for s in summaries.values()]
+    ax.boxplot(data, whis=(0, 100))  # whiskers at min and max: every epoch is shown
+    ax.set_xticks(range(1, len(names) + 1), names, rotation=20, fontsize=8)
+    _save(fig, path)
+
+
+def retrieval_latency(summaries: dict[str, ImplSummary], title: str, path: Path) -> None:
+    """p50 (solid) and p99 (dashed) top-100 retrieval latency against batch size, log-log."""
+    fig, ax = _new(title, "query batch size", "latency per batch (ms)")
+    for s in summaries.values():
+        batches = sorted(s.retrieval)
+        if not batches:
+            continue
+        p50 = [s.retrieval[b]["p50_ms"].median for b in batches]
+        p99 = [s.retrieval[b]["p99_ms"].median for b in batches]
+        color = _color(s.impl)
+        ax.plot(batches, p50, marker="o", color=color, label=f"{s.impl} p50")
+        ax.plot(batches, p99, marker="x", linestyle="--", color=color, label=f"{s.impl} p99")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.legend(fontsize=7, ncol=2)
+    _save(fig, path)
+
+
+def time_to_accuracy(summaries: dict[str, ImplSummary], title: str, path: Path) -> None:
+    """Mean accuracy against mean cumulative synchronised training time, per impl."""
+    fig, ax = _new(title, "cumulative training time (s, synchronised epochs)",
+                   "top-100 accuracy (test, 5-star)")
+    for s in summaries.values():
+        xs, ys = s.time_to_accuracy()
+        if xs:
+            ax.plot(xs, ys, marker="o", ms=3, color=_color(s.impl), label=s.impl)
+    ax.legend(fontsize=8)
+    _save(fig, path)
+

@@ -1,0 +1,109 @@
+"""The shared-start, step-level parity result, when the results dir holds one.
+
+Implementations of one seed load the same initial weights and train K steps
+on identical batches; the parity tests (tests/impls) compare their per-step
+losses and final weights. The report shows that result when the file
+`<results dir>/shared_start_parity.json` exists, in this format:
+
+    {"steps": int, "seed": int, "layer_sizes": [int, ...],
+     "pairs": [{"impl": str, "baseline": str,
+                "verdict": "equivalent" | "different",
+                "max_abs_loss_diff": float, "loss_tolerance": float,
+                "first_step_beyond_tolerance": int | null,
+                "max_abs_weight_diff": float, "weight_tolerance": float,
+                "note": str}]}
+
+Without the file the report says the result is not measured in these records.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.errors import UsageError
+from bench.report.tables import Column, Table, num
+
+FILE_NAME = "shared_start_parity.json"
+
+
+@dataclass(frozen=True)
+class Pair:
+    """One implementation against the baseline after K shared-start steps."""
+
+    impl: str
+    baseline: str
+    verdict: str
+    max_abs_loss_diff: float
+    loss_tolerance: float
+    first_step_beyond_tolerance: int | None
+    max_abs_weight_diff: float
+    weight_tolerance: float
+    note: str
+
+
+@dataclass
+class SharedStart:
+    """The file's content, or nothing (`found` False)."""
+
+    found: bool = False
+    steps: int = 0
+    seed: int = 0
+    layer_sizes: tuple[int, ...] = ()
+    pairs: list[Pair] = field(default_factory=list)
+
+
+def _float(d: dict[str, Any], key: str) -> float:
+    v = d.get(key)
+    return float(v) if isinstance(v, int | float) else math.nan
+
+
+def load(results_dir: Path) -> SharedStart:
+    """Read `<results_dir>/shared_start_parity.json`; UsageError when it is malformed."""
+    path = results_dir / FILE_NAME
+    if not path.exists():
+        return SharedStart()
+    try:
+        doc = json.loads(path.read_text())
+        pairs = [Pair(impl=str(p["impl"]), baseline=str(p["baseline"]),
+                      verdict=str(p["verdict"]),
+                      max_abs_loss_diff=_float(p, "max_abs_loss_diff"),
+                      loss_tolerance=_float(p, "loss_tolerance"),
+                      first_step_beyond_tolerance=p.get("first_step_beyond_tolerance"),
+                      max_abs_weight_diff=_float(p, "max_abs_weight_diff"),
+                      weight_tolerance=_float(p, "weight_tolerance"),
+                      note=str(p.get("note") or ""))
+                 for p in doc["pairs"]]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise UsageError(f"cannot read {path}: {exc!r}") from None
+    pairs.sort(key=lambda p: (p.baseline, p.impl))
+    return SharedStart(found=True, steps=int(doc.get("steps", 0)), seed=int(doc.get("seed", 0)),
+                       layer_sizes=tuple(doc.get("layer_sizes") or ()), pairs=pairs)
+
+
+def table(result: SharedStart) -> Table:
+    """One row per pair: verdict, the largest loss and weight gaps against their tolerances."""
+    rows = [{"impl": p.impl, "baseline": p.baseline, "verdict": p.verdict,
+             "max_abs_loss_diff": p.max_abs_loss_diff, "loss_tolerance": p.loss_tolerance,
+             "first_step_beyond_tolerance": p.first_step_beyond_tolerance,
+             "max_abs_weight_diff": p.max_abs_weight_diff,
+             "weight_tolerance": p.weight_tolerance, "note": p.note} for p in result.pairs]
+    cols = [
+        Column("impl", lambda r: str(r["impl"])),
+        Column("vs", lambda r: str(r["baseline"])),
+        Column("max |Δ loss|", lambda r: f"{_sci(r['max_abs_loss_diff'])} "
+                                        f"(tol {_sci(r['loss_tolerance'])})"),
+        Column("first step beyond", lambda r: str(r["first_step_beyond_tolerance"] or "–")),
+        Column("max |Δ weight|", lambda r: f"{_sci(r['max_abs_weight_diff'])} "
+                                          f"(tol {_sci(r['weight_tolerance'])})"),
+        Column("verdict", lambda r: f"**{r['verdict']}**"),
+        Column("note", lambda r: str(r["note"]) or "–"),
+    ]
+    return Table("shared_start_parity", cols, rows)
+
+
+def _sci(x: float) -> str:
+    return num(x, 0) if math.isnan(x) else f"{x:.2e}"

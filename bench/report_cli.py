@@ -1,0 +1,98 @@
+"""`python -m bench report`: tables, plots and parity verdicts from stored records only.
+
+Reads `<results>/records.jsonl` (bench/store.py), never runs anything, and
+writes under `--out` (default: the results dir) README.md, training.csv,
+retrieval_latency.csv, parity.csv and plots/*.png. Rerunning on the same
+records rewrites identical README and CSV bytes.
+
+Example:
+    python -m bench report --results results --baseline keras-jax --check
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+from pathlib import Path
+
+from bench.errors import UsageError
+from bench.store import RECORDS_FILE, ResultsStore
+
+log = logging.getLogger(__name__)
+
+DEFAULT_RESULTS = Path("results")
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register the `report` sub-command."""
+    from bench.report.parity import DEFAULT_BASELINE, DEFAULT_MARGIN  # no matplotlib here
+
+    p = subparsers.add_parser(
+        "report", help="write comparison tables, plots and parity verdicts from stored records",
+        description=__doc__.split("\n\n")[0])
+    p.add_argument("--results", type=Path, default=DEFAULT_RESULTS,
+                   help="results directory holding records.jsonl (default: results)")
+    p.add_argument("--out", type=Path, default=None,
+                   help="where to write the report (default: the results directory)")
+    p.add_argument("--baseline", default=DEFAULT_BASELINE,
+                   help=f"implementation ratios and verdicts compare against "
+                        f"(default: {DEFAULT_BASELINE})")
+    p.add_argument("--margin", type=float, default=DEFAULT_MARGIN,
+                   help=f"equivalence margin on final top-100 accuracy, absolute "
+                        f"(default: {DEFAULT_MARGIN})")
+    p.add_argument("--check", action="store_true",
+                   help="exit 1 when any parity verdict is 'different'")
+    p.add_argument("--pytest-benchmark", type=Path, action="append", default=[], metavar="FILE",
+                   help="a pytest-benchmark JSON file to tabulate too (repeatable)")
+    p.add_argument("--export-pytest-benchmark", type=Path, default=None, metavar="FILE",
+                   help="also write the ok runs' epoch timings as pytest-benchmark JSON")
+    p.set_defaults(func=run)
+    return p
+
+
+def _validate(args: argparse.Namespace) -> Path:
+    """Check every input before anything is written; returns the output directory."""
+    results: Path = args.results
+    if not results.is_dir():
+        raise UsageError(f"results dir {results} does not exist or is not a directory; "
+                         "run `python -m bench run` first or pass --results DIR")
+    if not (results / RECORDS_FILE).is_file():
+        raise UsageError(f"no {RECORDS_FILE} in {results}: nothing to report")
+    if not (math.isfinite(args.margin) and args.margin > 0):
+        raise UsageError(f"--margin must be a positive number, got {args.margin}")
+    for f in args.pytest_benchmark:
+        if not f.is_file():
+            raise UsageError(f"pytest-benchmark file {f} does not exist")
+    out: Path = args.out if args.out is not None else results
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} exists and is not a directory")
+    export = args.export_pytest_benchmark
+    if export is not None and not export.parent.is_dir():
+        raise UsageError(f"cannot write {export}: {export.parent} is not a directory")
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    """Build and write the report; 1 under --check when any verdict is `different`."""
+    out = _validate(args)
+    from bench.report import build, pytest_bench  # matplotlib loads here, not at CLI start
+
+    records = list(ResultsStore(args.results).iter_dicts())
+    report = build.build(records, args.results, baseline=args.baseline, margin=args.margin,
+                         pytest_files=list(args.pytest_benchmark))
+    written = build.write(report, out)
+    print(f"report: {len(report.groups)} comparable group(s) from {len(records)} record(s); "
+          f"wrote {len(written)} file(s) under {out}")
+    for g in report.groups:
+        for v in g.verdicts:
+            print(f"  layers {g.key.layer_sizes} {v.impl} vs {v.baseline}: {v.verdict}")
+    if args.export_pytest_benchmark is not None:
+        runs = [r for g in report.groups for r in g.runs]
+        n = pytest_bench.export(runs, args.export_pytest_benchmark)
+        print(f"exported {n} benchmark(s) to {args.export_pytest_benchmark}")
+    different = report.different()
+    if args.check and different:
+        print("check failed: 'different' verdicts: " + "; ".join(different))
+        return 1
+    return 0
