@@ -1,0 +1,179 @@
+"""The timed phases of one run, as the worker drives an implementation.
+
+Each function fills part of a RunRecord in place, so a run that fails half-way
+still records what it measured. Every timed region ends with the
+implementation's own synchronisation; host->device copies (`impl.to_device`)
+stay outside timed regions.
+"""
+
+from __future__ import annotations
+
+import resource
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from bench.contract import RetrievalImpl
+from bench.data.dataset import Dataset
+from bench.metrics import top_k_accuracy, top_k_indices
+from bench.record import RunRecord
+from bench.spec import RunSpec
+from bench.timing import (
+    HarnessLoopHooks,
+    LatencyResult,
+    measure_calls,
+    median_or_none,
+    now_ns,
+    seconds,
+    spread,
+    timed,
+)
+
+RETRIEVE_BATCH_SIZES: tuple[int, ...] = (1, 100, 1000)
+RETRIEVE_WARMUP = 3  # untimed calls per batch size (compilation, caches)
+RETRIEVE_MIN_CALLS = 5
+RETRIEVE_MAX_CALLS = 1000
+RETRIEVE_POOL = 8  # distinct query blocks per batch size, converted before timing
+
+Progress = Callable[..., None]
+
+
+def _new_curve() -> dict[str, list[Any]]:
+    keys = ("epoch", "epoch_loss", "epoch_s", "loop_s", "val_epoch", "val_top100_accuracy")
+    return {k: [] for k in keys}
+
+
+def _validate(impl: RetrievalImpl, rec: RunRecord, epoch: int, times: dict[str, list]) -> float:
+    """Refresh the candidates and evaluate (each phase timed and synchronised)."""
+    _, refresh_s = timed(lambda: (impl.refresh_candidates(), impl.synchronize()))
+    accuracy, evaluate_s = timed(impl.evaluate)  # a Python float: already on the host
+    times["refresh"].append(refresh_s)
+    times["evaluate"].append(evaluate_s)
+    rec.curve["val_epoch"].append(epoch)
+    rec.curve["val_top100_accuracy"].append(float(accuracy))
+    return float(accuracy)
+
+
+def train(impl: RetrievalImpl, data: Dataset, rec: RunRecord, progress: Progress) -> None:
+    """All epochs: each `train_epoch` + `synchronize` timed, validation between them.
+
+    Args:
+        impl: the built implementation.
+        data: its dataset (for the number of training rows).
+        rec: the record to fill (curve and training figures).
+        progress: called as progress("epoch", epoch=..., ...) after every epoch.
+    """
+    spec = impl.spec
+    hooks = HarnessLoopHooks()
+    impl.loop_hooks = hooks
+    rec.curve = _new_curve()
+    val_epochs = set(spec.validation_epochs())
+    times: dict[str, list] = {"refresh": [], "evaluate": [], "steps": []}
+    for epoch in range(1, spec.epochs + 1):
+        hooks.take()
+        start = now_ns()
+        losses = impl.train_epoch()
+        impl.synchronize()
+        epoch_s = seconds(start, now_ns())
+        losses = np.asarray(losses, dtype=np.float64)
+        times["steps"].append(int(losses.shape[0]))
+        rec.curve["epoch"].append(epoch)
+        rec.curve["epoch_loss"].append(float(losses.mean()) if losses.size else None)
+        rec.curve["epoch_s"].append(epoch_s)
+        rec.curve["loop_s"].append(hooks.take())
+        accuracy = _validate(impl, rec, epoch, times) if epoch in val_epochs else None
+        progress(
+            "epoch", epoch=epoch, epochs=spec.epochs, loss=rec.curve["epoch_loss"][-1],
+            epoch_s=epoch_s, accuracy=accuracy,
+        )
+    _derive_training_figures(rec, times, len(data.train))
+
+
+def _derive_training_figures(rec: RunRecord, times: dict[str, list], rows: int) -> None:
+    f, curve = rec.figures, rec.curve
+    steady, steady_loop = curve["epoch_s"][1:], curve["loop_s"][1:]
+    stats = spread(steady)
+    f["first_epoch_s"] = curve["epoch_s"][0]
+    f["train_epoch_s"] = stats["median"]
+    f["train_epoch_min_s"], f["train_epoch_max_s"] = stats["min"], stats["max"]
+    f["train_epoch_iqr_s"] = stats["iqr"]
+    f["steady_epochs"] = len(steady)
+    f["compile_s"] = None if stats["median"] is None else f["first_epoch_s"] - stats["median"]
+    steps = times["steps"][-1]
+    f["train_steps_per_epoch"] = steps
+    median = stats["median"]
+    f["train_step_ms"] = median / steps * 1e3 if median and steps else None
+    f["train_examples_per_s"] = rows / median if median else None
+    f["loop_epoch_s"] = median_or_none(steady_loop)
+    ratios = [h / lp for h, lp in zip(steady, steady_loop, strict=True) if lp]
+    f["harness_overhead_ratio"] = median_or_none(ratios)
+    f["refresh_s"] = median_or_none(times["refresh"])
+    f["evaluate_s"] = median_or_none(times["evaluate"])
+    f["top100_accuracy_impl"] = curve["val_top100_accuracy"][-1]
+
+
+def numpy_accuracy(impl: RetrievalImpl, data: Dataset, spec: RunSpec, rec: RunRecord) -> tuple:
+    """Top-k accuracy from the exported embeddings, in numpy (the independent check).
+
+    Returns (test query embeddings, numpy's top-k rows) for the retrieval phase.
+    """
+    start = now_ns()
+    queries = np.asarray(impl.query_embeddings("test"), dtype=np.float32)
+    candidates = np.asarray(impl.candidate_embeddings(), dtype=np.float32)
+    top = top_k_indices(queries, candidates, spec.top_k)
+    accuracy = top_k_accuracy(
+        top, data.candidates["movie_id"], data.test.features["movie_id"], data.test.five_star()
+    )
+    rec.figures["numpy_eval_s"] = seconds(start, now_ns())
+    rec.figures["top100_accuracy_numpy"] = accuracy
+    impl_acc = rec.figures.get("top100_accuracy_impl")
+    rec.figures["top100_accuracy_abs_diff"] = (
+        abs(impl_acc - accuracy) if impl_acc is not None else None
+    )
+    return queries, top
+
+
+def _blocks(queries: np.ndarray, batch: int, count: int) -> list[np.ndarray]:
+    """`count` distinct (batch, d) blocks of test queries, wrapping around when short."""
+    n = queries.shape[0]
+    return [
+        np.take(queries, np.arange(i * batch, (i + 1) * batch) % n, axis=0).copy()
+        for i in range(count)
+    ]
+
+
+def retrieval(
+    impl: RetrievalImpl, queries: np.ndarray, numpy_top: np.ndarray, spec: RunSpec,
+    rec: RunRecord, budget_s: float,
+) -> None:
+    """Latency of `impl.retrieve` (top-k) at batch sizes 1, 100, 1000, after warm-up."""
+    for batch in RETRIEVE_BATCH_SIZES:
+        pool = [impl.to_device(b) for b in _blocks(queries, batch, RETRIEVE_POOL)]
+        impl.synchronize()
+
+        def call(i: int, pool: list = pool) -> None:
+            impl.synchronize(impl.retrieve(pool[i % len(pool)], spec.top_k))
+
+        times = measure_calls(call, RETRIEVE_WARMUP, RETRIEVE_MIN_CALLS, RETRIEVE_MAX_CALLS,
+                              budget_s)
+        summary = LatencyResult(batch, times).summary()
+        rec.retrieval[str(batch)] = summary
+        for key in ("p50_ms", "p95_ms", "p99_ms", "qps"):
+            rec.figures[f"retrieve_{key}_b{batch}"] = summary[key]
+    rec.figures["retrieve_agreement"] = _agreement(impl, queries, numpy_top, spec.top_k)
+
+
+def _agreement(impl: RetrievalImpl, queries: np.ndarray, numpy_top: np.ndarray, k: int) -> float:
+    """Mean share of numpy's top-k candidates that impl.retrieve also returns."""
+    n = min(1000, queries.shape[0])
+    got = impl.to_numpy(impl.retrieve(impl.to_device(queries[:n]), k))
+    want = numpy_top[:n]
+    overlap = [len(np.intersect1d(g, w)) / w.shape[0] for g, w in zip(got, want, strict=True)]
+    return float(np.mean(overlap))
+
+
+def memory(impl: RetrievalImpl, rec: RunRecord) -> None:
+    """Peak host RSS of this process and the framework's peak device memory."""
+    rec.figures["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rec.figures["peak_device_memory_mb"] = impl.peak_device_memory_mb()

@@ -1,0 +1,193 @@
+"""`python -m bench run`: train, time and record a sweep of runs.
+
+Every list-valued flag (--impl, --depth, --layers, --seed, --batch-size,
+--embedding-dim) multiplies the sweep; each run happens in its own worker
+process (bench/runner.py). Records go to `<results>/records.jsonl`
+(default results/runs, relative to the current directory: the checkout's
+results/ when run from its root, as the README's quick start does).
+
+`--impl all` means the five primary implementations (bench.registry.PRIMARY:
+keras-jax, keras-tf, keras-torch, jax, torch); variants such as jax-scan or
+torch-compile are named explicitly. `--impl package.module:Class` and
+`--dataset package.module:function` run out-of-tree code (see bench/sweep.py).
+
+Every check of the input happens before anything is written or started; a
+bad input is one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from bench import envinfo, sweep
+from bench.errors import UsageError
+from bench.progress import SweepProgress
+from bench.record import STATUS_OK
+from bench.runner import Options, Runner, SweepInterrupted
+from bench.store import check_results_dir
+from bench.summary import failures, format_table
+
+log = logging.getLogger(__name__)
+
+DEFAULT_RESULTS = Path("results") / "runs"
+DEFAULT_TIMEOUT_S = 3600.0
+EXIT_FAILED_RUNS = 1  # some run did not end ok
+EXIT_INTERRUPTED = 130  # the shell's code for SIGINT
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register `run` and its flags."""
+    p = subparsers.add_parser(
+        "run",
+        help="train and time implementations (one worker process per run)",
+        description=__doc__.split("\n\n")[0],
+    )
+    p.add_argument("--impl", default="keras-jax",
+                   help="name, comma list, 'all' (the 5 primary) or module:Class")
+    p.add_argument("--depth", default="3",
+                   help="tower depth(s): 1 -> 32, 2 -> 64,32, 3 -> 128,64,32 (3)")
+    p.add_argument("--layers", action="append",
+                   help="explicit layer sizes, e.g. 256,128,32 (repeatable; overrides --depth)")
+    p.add_argument("--epochs", type=int, default=30, help="epochs per run (30)")
+    p.add_argument("--batch-size", default="1000", help="batch size(s) (1000)")
+    p.add_argument("--embedding-dim", default="32", help="embedding dimension(s) (32)")
+    p.add_argument("--learning-rate", type=float, default=0.05, help="Adagrad rate (0.05)")
+    p.add_argument("--seed", default="0", help="seed(s): 0, 0,1,2 or a range 0-4")
+    p.add_argument("--repeats", type=int, default=1, help="runs of every spec (1)")
+    p.add_argument("--validation-freq", type=int, default=5, help="evaluate every N epochs (5)")
+    p.add_argument("--jit", choices=("auto", "on", "off"), default="auto")
+    p.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto")
+    p.add_argument("--dataset", default="ml-100k", help="dataset name (ml-100k)")
+    p.add_argument("--cache-dir", default=None, help="dataset cache directory")
+    p.add_argument("--results", type=Path, default=DEFAULT_RESULTS,
+                   help=f"results directory ({DEFAULT_RESULTS})")
+    p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S,
+                   help=f"seconds per run before it is killed ({DEFAULT_TIMEOUT_S:g})")
+    p.add_argument("--resume", action="store_true", help="skip runs already recorded ok")
+    p.add_argument("--retrieve-seconds", type=float, default=2.0,
+                   help="timed seconds per retrieval batch size (2)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=run_command)
+    return p
+
+
+def _check_min(value: float, flag: str, minimum: float, inclusive: bool = True) -> None:
+    if value < minimum or (not inclusive and value == minimum):
+        bound = f">= {minimum:g}" if inclusive else f"> {minimum:g}"
+        raise UsageError(f"{flag} must be {bound}, got {value:g}")
+
+
+def resolve_device(device: str) -> str:
+    """auto -> gpu when nvidia-smi sees one, else cpu; gpu without one is a UsageError."""
+    gpu = envinfo.has_gpu()
+    if device == "gpu" and not gpu:
+        raise UsageError("--device gpu: no GPU found (nvidia-smi lists none); use --device cpu")
+    if device == "auto":
+        return "gpu" if gpu else "cpu"
+    return device
+
+
+def device_env(device: str) -> dict[str, str]:
+    """Worker variables that pin every framework to `device` (cpu or gpu)."""
+    if device == "cpu":
+        # Hides GPUs from torch and TensorFlow; JAX would otherwise still try CUDA.
+        return {"CUDA_VISIBLE_DEVICES": "", "JAX_PLATFORMS": "cpu"}
+    # JAX errors out instead of silently falling back to the CPU.
+    return {"JAX_PLATFORMS": "cuda"}
+
+
+def dataset_info(name: str, cache_dir: str | None) -> tuple[int, str | None]:
+    """(training rows, content hash) of the dataset, preparing the cache if needed.
+
+    Numpy only: safe in the parent.
+    """
+    if sweep.is_target(name):
+        data = sweep.load_attribute(name)()  # type: ignore[operator]
+    else:
+        from bench.data.cache import ensure_dataset, load_dataset
+
+        root = Path(cache_dir) if cache_dir else None
+        ensure_dataset(name, cache_dir=root)
+        data = load_dataset(name, cache_dir=root)
+    return len(data.train), data.content_hash
+
+
+def build_runs(args: argparse.Namespace) -> list[sweep.Run]:
+    """Check every flag and expand the sweep (UsageError on bad input)."""
+    for flag in ("epochs", "repeats", "validation_freq"):
+        _check_min(getattr(args, flag), "--" + flag.replace("_", "-"), 1)
+    for flag in ("timeout", "retrieve_seconds", "learning_rate"):
+        _check_min(getattr(args, flag), "--" + flag.replace("_", "-"), 0, inclusive=False)
+    entries = sweep.resolve_impls(args.impl)
+    depths = None if args.layers else sweep.parse_int_list(args.depth, "--depth")
+    stacks = sweep.layer_stacks(depths, args.layers)
+    seeds = sweep.parse_int_list(args.seed, "--seed", minimum=0)
+    runs = []
+    for batch in sweep.parse_int_list(args.batch_size, "--batch-size"):
+        for dim in sweep.parse_int_list(args.embedding_dim, "--embedding-dim"):
+            runs += sweep.expand(
+                entries, stacks, seeds, args.repeats, epochs=args.epochs, batch_size=batch,
+                embedding_dim=dim, learning_rate=args.learning_rate,
+                validation_freq=args.validation_freq, jit=args.jit, device=args.device,
+                dataset=args.dataset,
+            )
+    return runs
+
+
+def _options(args: argparse.Namespace, device: str, dataset_hash: str | None) -> Options:
+    return Options(
+        results_dir=args.results,
+        dataset=args.dataset,
+        cache_dir=args.cache_dir,
+        dataset_hash=dataset_hash,
+        timeout_s=args.timeout,
+        device_env=device_env(device),
+        base_env=dict(os.environ),
+        environment=envinfo.capture(),
+        git=envinfo.git_info(),
+        retrieve_budget_s=args.retrieve_seconds,
+        resume=args.resume,
+    )
+
+
+def _sigterm_as_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt  # a killed sweep still records its runs as interrupted
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """Validate, run the sweep, print the summary; exit 0 when every run was ok."""
+    args.device = resolve_device(args.device)
+    runs = build_runs(args)
+    check_results_dir(args.results)
+    train_rows, dataset_hash = dataset_info(args.dataset, args.cache_dir)
+    too_big = [r.spec.batch_size for r in runs if r.spec.batch_size > train_rows]
+    if too_big:
+        raise UsageError(f"--batch-size {too_big[0]} is larger than the training set "
+                         f"({train_rows} rows of {args.dataset})")
+    runner = Runner(runs, _options(args, args.device, dataset_hash), listener=lambda *a: None)
+    skip = runner.skipped()
+    todo = [r for i, r in enumerate(runs) if i not in skip]
+    print(f"{len(runs)} run(s), {len(skip)} already recorded ok (--resume), {len(todo)} to do; "
+          f"records: {args.results / 'records.jsonl'}", file=sys.stderr)
+    progress = SweepProgress(todo, enabled=not args.no_progress and sys.stderr.isatty())
+    runner.listener = progress
+    signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    try:
+        records = runner.run_all(skip)
+        code = 0 if all(r.status == STATUS_OK for r in records) else EXIT_FAILED_RUNS
+    except SweepInterrupted as stop:
+        records, code = stop.records, EXIT_INTERRUPTED
+    finally:
+        progress.close()
+    print(format_table(records))
+    problems = failures(records)
+    if problems:
+        print(problems, file=sys.stderr)
+    return code

@@ -1,0 +1,151 @@
+"""The results store: an append-only JSON-lines file that never loses a record.
+
+`<dir>/records.jsonl` holds one record (bench/record.py) per line. Appends are
+safe under any number of concurrent harness processes: each record is encoded
+in full first, then written under an exclusive `fcntl.flock` on a file opened
+with O_APPEND, and fsync'ed before the lock is released. A writer killed
+mid-write can leave a torn last line; the next writer sees the file does not
+end in a newline and starts on a fresh line, so the torn fragment never
+swallows a good record, and readers skip any line that is not a whole JSON
+object.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import math
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.errors import UsageError
+from bench.record import STATUS_OK, RunRecord
+
+log = logging.getLogger(__name__)
+
+RECORDS_FILE = "records.jsonl"
+
+
+def check_results_dir(path: Path) -> None:
+    """UsageError unless `path` is (or can become) a readable, writable directory.
+
+    Creates nothing: run it before any side effect.
+    """
+    if path.exists():
+        if not path.is_dir():
+            raise UsageError(f"results dir {path} is not a directory")
+        if not os.access(path, os.R_OK | os.W_OK | os.X_OK):
+            raise UsageError(f"results dir {path} is not readable and writable")
+        records = path / RECORDS_FILE
+        if records.exists() and not os.access(records, os.R_OK | os.W_OK):
+            raise UsageError(f"results file {records} is not readable and writable")
+        return
+    parent = path.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise UsageError(f"cannot create results dir {path}: {parent} is not writable")
+
+
+@contextmanager
+def _locked_append_fd(path: Path) -> Iterator[int]:
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield fd
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def _ends_with_newline(path: Path) -> bool:
+    with open(path, "rb") as f:
+        f.seek(0, os.SEEK_END)
+        if f.tell() == 0:
+            return True
+        f.seek(-1, os.SEEK_END)
+        return f.read(1) == b"\n"
+
+
+def to_json_safe(value: Any) -> Any:
+    """`value` with numpy scalars/arrays made plain and NaN/inf made None.
+
+    A NaN loss must not make the record unstorable (strict JSON has no NaN).
+    """
+    if isinstance(value, dict):
+        return {str(k): to_json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_json_safe(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return to_json_safe(value.tolist())
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        view = view[n:]
+
+
+class ResultsStore:
+    """Records of every run in one directory.
+
+    Args:
+        root: the results directory (created on the first append).
+    """
+
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root)
+        self.path = self.root / RECORDS_FILE
+
+    def append(self, record: RunRecord | dict[str, Any]) -> None:
+        """Append one record atomically (see the module docstring)."""
+        data = record.to_dict() if isinstance(record, RunRecord) else record
+        line = json.dumps(to_json_safe(data), sort_keys=True, allow_nan=False, default=str) + "\n"
+        self.root.mkdir(parents=True, exist_ok=True)
+        with _locked_append_fd(self.path) as fd:
+            prefix = b"" if _ends_with_newline(self.path) else b"\n"  # isolate a torn line
+            _write_all(fd, prefix + line.encode())
+            os.fsync(fd)
+
+    def iter_dicts(self) -> Iterator[dict[str, Any]]:
+        """Every whole record as a dict; torn or foreign lines are skipped (logged)."""
+        if not self.path.exists():
+            return
+        skipped = 0
+        with open(self.path, "rb") as f:
+            for raw in f:
+                try:
+                    if not raw.endswith(b"\n"):
+                        raise ValueError("unterminated line")
+                    obj = json.loads(raw)
+                    if not isinstance(obj, dict) or "run_id" not in obj:
+                        raise ValueError("not a record")
+                except ValueError:
+                    skipped += raw.strip() != b""
+                    continue
+                yield obj
+        if skipped:
+            log.warning("%s: skipped %d torn or invalid line(s)", self.path, skipped)
+
+    def records(self) -> list[RunRecord]:
+        """Every whole record, in append order."""
+        return [RunRecord.from_dict(d) for d in self.iter_dicts()]
+
+    def has_run(self, run_id: str) -> bool:
+        """Whether a record for `run_id` is already stored."""
+        return any(d.get("run_id") == run_id for d in self.iter_dicts())
+
+    def ok_keys(self) -> set[tuple[str, int, str | None]]:
+        """RunRecord.key() of every run recorded as ok (what `--resume` skips)."""
+        return {r.key() for r in self.records() if r.status == STATUS_OK}

@@ -1,0 +1,62 @@
+"""The readable table `python -m bench run` ends with (one row per run)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from bench.record import RunRecord
+
+
+def _num(digits: int) -> Callable[[Any], str]:
+    def fmt(value: Any) -> str:
+        return "-" if value is None else f"{value:.{digits}f}"
+
+    return fmt
+
+
+# (header, value of a record, formatter)
+COLUMNS: tuple[tuple[str, Callable[[RunRecord], Any], Callable[[Any], str]], ...] = (
+    ("impl", lambda r: r.impl, str),
+    ("layers", lambda r: ",".join(map(str, r.spec.get("layer_sizes", []))), str),
+    ("seed", lambda r: r.spec.get("seed"), str),
+    ("rep", lambda r: r.repeat, str),
+    ("status", lambda r: r.status, str),
+    ("top100 impl", lambda r: r.figures.get("top100_accuracy_impl"), _num(4)),
+    ("top100 numpy", lambda r: r.figures.get("top100_accuracy_numpy"), _num(4)),
+    ("compile_s", lambda r: r.figures.get("compile_s"), _num(2)),
+    ("epoch_s med", lambda r: r.figures.get("train_epoch_s"), _num(3)),
+    ("step_ms", lambda r: r.figures.get("train_step_ms"), _num(3)),
+    ("overhead", lambda r: r.figures.get("harness_overhead_ratio"), _num(3)),
+    ("retr p50 b100 ms", lambda r: r.figures.get("retrieve_p50_ms_b100"), _num(3)),
+    ("rss_mb", lambda r: r.figures.get("peak_rss_mb"), _num(0)),
+    ("wall_s", lambda r: r.duration_s, _num(1)),
+)
+
+
+def format_table(records: Sequence[RunRecord]) -> str:
+    """A plain-text table, columns aligned, numbers right-aligned."""
+    header = [name for name, _, _ in COLUMNS]
+    rows = [[fmt(get(r)) for _, get, fmt in COLUMNS] for r in records]
+    widths = [max([len(h)] + [len(row[i]) for row in rows]) for i, h in enumerate(header)]
+    text_columns = {0, 1, 4}  # left-aligned
+
+    def line(cells: Sequence[str]) -> str:
+        return "  ".join(
+            c.ljust(w) if i in text_columns else c.rjust(w)
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        ).rstrip()
+
+    out = [line(header), line(["-" * w for w in widths])]
+    out.extend(line(row) for row in rows)
+    return "\n".join(out)
+
+
+def failures(records: Sequence[RunRecord]) -> str:
+    """The last line of every failed run's error, for the end of the output."""
+    lines = []
+    for r in records:
+        if r.status != "ok" and r.error:
+            last = r.error.strip().splitlines()[-1]
+            lines.append(f"{r.impl} seed {r.spec.get('seed')}: {r.status}: {last}")
+    return "\n".join(lines)

@@ -1,0 +1,140 @@
+"""The worker: one run in its own process (`python -m bench.worker JOB.json`).
+
+The parent (bench/runner.py) writes a job file and starts this module with the
+implementation's environment (KERAS_BACKEND, device variables). Here, and only
+here, frameworks get imported. The worker loads the dataset, builds the
+initial weights from the spec's seed, builds the implementation, times every
+phase (bench/phases.py), appends its record to the results store and exits 0
+(ok) or 1 (failed, with the traceback in the record). Progress goes to the
+parent as JSON lines on the pipe whose fd the job names, never on stdout,
+which frameworks write to freely.
+
+Job file keys: record (the RunRecord skeleton: run_id, impl, spec, ...),
+target ("module:Class"), dataset {name, cache_dir}, results_dir,
+progress_fd (int or null), spawn_ns (the parent's perf_counter_ns at spawn),
+retrieve_budget_s.
+"""
+
+from __future__ import annotations
+
+import faulthandler
+import json
+import logging
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import Any, TextIO
+
+from bench import phases
+from bench.contract import RetrievalImpl
+from bench.data.dataset import Dataset
+from bench.record import STATUS_FAILED, STATUS_OK, RunRecord, error_tail
+from bench.spec import RunSpec
+from bench.store import ResultsStore
+from bench.sweep import entry_for, is_target, load_attribute
+from bench.timing import now_ns, seconds, timed
+from bench.weights import init_weights
+
+log = logging.getLogger("bench.worker")
+
+
+class ProgressPipe:
+    """JSON lines to the parent; a vanished parent never stops the run.
+
+    Args:
+        fd: the write end of the parent's pipe, or None to send nothing.
+    """
+
+    def __init__(self, fd: int | None) -> None:
+        self._file: TextIO | None = os.fdopen(fd, "w", buffering=1) if fd is not None else None
+
+    def __call__(self, event: str, **fields: Any) -> None:
+        if self._file is None:
+            return
+        try:
+            self._file.write(json.dumps({"event": event, **fields}, default=str) + "\n")
+        except (BrokenPipeError, OSError):
+            self._file = None  # the parent is gone; the record still gets written
+
+
+def load_dataset(name: str, cache_dir: str | None) -> Dataset:
+    """The cache's dataset, or `module:function`'s (test and experiment hook)."""
+    if is_target(name):
+        factory = load_attribute(name)
+        return factory()  # type: ignore[operator]
+    from bench.data.cache import load_dataset as load_cached
+
+    return load_cached(name, cache_dir=Path(cache_dir) if cache_dir else None)
+
+
+def run_job(job: dict[str, Any], rec: RunRecord, progress: ProgressPipe) -> None:
+    """Every phase of one run; fills `rec` as it goes (partial on failure)."""
+    spec = RunSpec.from_dict(job["record"]["spec"])
+    figures = rec.figures
+    progress("phase", phase="cache_load")
+    data, figures["cache_load_s"] = timed(
+        lambda: load_dataset(job["dataset"]["name"], job["dataset"].get("cache_dir"))
+    )
+    rec.dataset["content_hash"] = data.content_hash
+    figures["train_rows"], figures["test_rows"] = len(data.train), len(data.test)
+    if spec.batch_size > len(data.train):
+        raise ValueError(f"batch size {spec.batch_size} > {len(data.train)} training rows")
+    cls = entry_for(rec.impl).load()
+    weights, figures["weights_init_s"] = timed(
+        lambda: init_weights(data.vocab, spec.layer_sizes, spec.embedding_dim, spec.seed)
+    )
+    progress("phase", phase="build")
+    impl, figures["build_s"] = timed(lambda: _build(cls, spec, data, weights))
+    rec.impl_info.update(_impl_info(impl))
+    progress("phase", phase="train")
+    phases.train(impl, data, rec, progress)
+    progress("phase", phase="evaluate")
+    queries, numpy_top = phases.numpy_accuracy(impl, data, spec, rec)
+    progress("phase", phase="retrieve")
+    phases.retrieval(impl, queries, numpy_top, spec, rec, float(job["retrieve_budget_s"]))
+    phases.memory(impl, rec)
+
+
+def _build(cls: type[RetrievalImpl], spec: RunSpec, data: Dataset, weights: Any) -> RetrievalImpl:
+    impl = cls(spec, data, weights)
+    impl.synchronize()  # host->device copies belong to the build phase
+    return impl
+
+
+def _impl_info(impl: RetrievalImpl) -> dict[str, Any]:
+    return {
+        "framework": impl.framework,
+        "sync_mechanism": impl.sync_mechanism,
+        "device_name": impl.device_name(),
+        "versions": impl.versions(),
+        "resolved_options": impl.resolved_options(),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the job file named on the command line; exit 0 when ok, 1 when failed."""
+    argv = sys.argv[1:] if argv is None else argv
+    faulthandler.enable()  # a segfault still leaves a Python traceback in the log
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    job = json.loads(Path(argv[0]).read_text())
+    rec = RunRecord.from_dict(job["record"])
+    rec.impl_info["target"] = job["target"]
+    rec.worker = {"pid": os.getpid(), "exit_code": None, "signal": None}
+    progress = ProgressPipe(job.get("progress_fd"))
+    try:
+        run_job(job, rec, progress)
+        rec.status = STATUS_OK
+    except Exception:
+        rec.status = STATUS_FAILED
+        rec.error = error_tail(traceback.format_exc())
+        log.error("run failed:\n%s", rec.error)
+    rec.worker["exit_code"] = 0 if rec.status == STATUS_OK else 1
+    rec.duration_s = seconds(int(job["spawn_ns"]), now_ns())
+    ResultsStore(job["results_dir"]).append(rec)
+    progress("record", run_id=rec.run_id, status=rec.status)
+    return int(rec.worker["exit_code"])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
