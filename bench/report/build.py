@@ -8,7 +8,6 @@ bytes.
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import logging
 from dataclasses import dataclass, field
@@ -36,10 +35,8 @@ class GroupReport:
 
     @property
     def slug(self) -> str:
-        """Stable file-name stem: layer sizes plus a short hash of the whole key."""
-        layers = "x".join(str(n) for n in self.key.layer_sizes)
-        digest = hashlib.sha256(repr(self.key).encode()).hexdigest()[:8]
-        return f"layers-{layers}-{digest}"
+        """Stable file-name stem (GroupKey.slug)."""
+        return self.key.slug()
 
     def csv_fields(self) -> dict[str, Any]:
         """The group's identity, prefixed to every CSV row."""

@@ -68,7 +68,7 @@ def _benchmark(run: Run, what: str, data: list[float]) -> dict[str, Any]:
     layers = "x".join(str(n) for n in run.key.layer_sizes)
     param = f"{run.impl}-{layers}-seed{run.seed}-r{run.repeat}"
     return {
-        "group": f"{what} layers={layers} spec={run.key.spec_id()}",
+        "group": f"{what} {run.key.slug()}",  # one comparable group (bench report's slug)
         "name": f"{what}[{param}]", "fullname": f"bench::{what}[{param}]",
         "params": {"impl": run.impl, "layers": layers, "seed": run.seed, "repeat": run.repeat},
         "param": param,

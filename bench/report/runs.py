@@ -47,6 +47,11 @@ class GroupKey:
         blob = json.dumps(self.spec, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
+    def slug(self) -> str:
+        """Stable file-name stem: layer sizes plus a short hash of the whole key."""
+        layers = "x".join(str(n) for n in self.layer_sizes)
+        return f"layers-{layers}-{hashlib.sha256(repr(self).encode()).hexdigest()[:8]}"
+
     def sort_key(self) -> tuple[Any, ...]:
         # Depth first: a reader looks for one depth, then compares machines within it.
         return (len(self.layer_sizes), self.layer_sizes, self.machine, self.gpu, self.device,

@@ -7,6 +7,7 @@ other machines or dataset hashes and check the report sees them.
 
 from __future__ import annotations
 
+import json
 import zlib
 from pathlib import Path
 from typing import Any
@@ -62,7 +63,7 @@ def make_record(impl: str = "keras-jax", seed: int = 0, layers: tuple[int, ...] 
                  for b in (1, 100, 1000)}
     env = {**MACHINE, "python": "3.11.9", "packages": {"numpy": "2.0.0"}, **(environment or {})}
     rec = RunRecord(
-        run_id=f"{impl}-{seed}-{repeat}-{'x'.join(map(str, layers))}-{dataset_hash}-{epochs}",
+        run_id=_run_id(spec, env, dataset_hash, repeat, status),
         status=status, impl=impl, spec=spec.to_dict(), spec_hash=spec.spec_hash(),
         repeat=repeat, dataset={"name": "ml-100k", "content_hash": dataset_hash},
         started_at=f"2026-11-29T10:{seed:02d}:{repeat:02d}+00:00", duration_s=sum(times) + 5,
@@ -76,6 +77,12 @@ def make_record(impl: str = "keras-jax", seed: int = 0, layers: tuple[int, ...] 
         environment=env, git={"commit": "deadbeef", "dirty": False},
     )
     return rec.to_dict()
+
+
+def _run_id(spec: RunSpec, *parts: Any) -> str:
+    """Deterministic and unique per distinct record (tests rerun on identical bytes)."""
+    blob = json.dumps([spec.to_dict(), *parts], sort_keys=True)
+    return f"{spec.impl}-s{spec.seed}-{zlib.crc32(blob.encode()):08x}"
 
 
 def write_study(results: Path, records: list[dict[str, Any]]) -> Path:
