@@ -1,12 +1,13 @@
 """`python -m bench report`: tables, plots and parity verdicts from stored records only.
 
-Reads `<results>/records.jsonl` (bench/store.py), never runs anything, and
-writes under `--out` (default: the results dir) README.md, training.csv,
-retrieval_latency.csv, parity.csv and plots/*.png. Rerunning on the same
-records rewrites identical README and CSV bytes.
+Reads `<results>/records.jsonl` (bench/store.py; by default results/runs,
+where `bench run` stores them), never runs anything, and writes under `--out`
+(by default results/ for the default --results, else the --results dir):
+README.md, training.csv, retrieval_latency.csv, parity.csv and plots/*.png.
+Rerunning on the same records rewrites identical README and CSV bytes.
 
 Example:
-    python -m bench report --results results --baseline keras-jax --check
+    python -m bench report --baseline keras-jax --check
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from bench.store import RECORDS_FILE, ResultsStore
 
 log = logging.getLogger(__name__)
 
-DEFAULT_RESULTS = Path("results")
+DEFAULT_RESULTS = Path("results") / "runs"  # where `python -m bench run` stores records
+DEFAULT_OUT = Path("results")  # the committed report: results/README.md
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -32,9 +34,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "report", help="write comparison tables, plots and parity verdicts from stored records",
         description=__doc__.split("\n\n")[0])
     p.add_argument("--results", type=Path, default=DEFAULT_RESULTS,
-                   help="results directory holding records.jsonl (default: results)")
+                   help=f"directory holding records.jsonl (default: {DEFAULT_RESULTS})")
     p.add_argument("--out", type=Path, default=None,
-                   help="where to write the report (default: the results directory)")
+                   help=f"where to write the report (default: {DEFAULT_OUT} with the default "
+                        "--results, else the --results directory)")
     p.add_argument("--baseline", default=DEFAULT_BASELINE,
                    help=f"implementation ratios and verdicts compare against "
                         f"(default: {DEFAULT_BASELINE})")
@@ -64,7 +67,10 @@ def _validate(args: argparse.Namespace) -> Path:
     for f in args.pytest_benchmark:
         if not f.is_file():
             raise UsageError(f"pytest-benchmark file {f} does not exist")
-    out: Path = args.out if args.out is not None else results
+    if args.out is not None:
+        out: Path = args.out
+    else:
+        out = DEFAULT_OUT if results == DEFAULT_RESULTS else results
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} exists and is not a directory")
     export = args.export_pytest_benchmark

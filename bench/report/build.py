@@ -55,6 +55,7 @@ class Report:
     grouped: Grouped
     groups: list[GroupReport]
     shared_start: shared_start.SharedStart
+    results_dir: Path
     pytest_docs: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     record_count: int = 0
 
@@ -92,7 +93,8 @@ def build(records: list[dict[str, Any]], results_dir: Path, baseline: str = DEFA
     groups = [_group_report(k, runs, baseline, margin) for k, runs in grouped.sorted_groups()]
     docs = [(p.name, pytest_bench.load(p)) for p in sorted(pytest_files or [])]
     return Report(baseline=baseline, margin=margin, grouped=grouped, groups=groups,
-                  shared_start=shared_start.load(results_dir), pytest_docs=docs,
+                  shared_start=shared_start.load(results_dir), results_dir=results_dir,
+                  pytest_docs=docs,
                   record_count=len(records))
 
 

@@ -23,7 +23,7 @@ from bench.report.summary import ImplSummary  # noqa: E402
 
 FIGSIZE = (7.0, 4.5)  # inches
 DPI = 100
-_COLORS = plt.get_cmap("tab10").colors
+_COLORS = [plt.get_cmap("tab10")(i)[:3] for i in range(10)]  # fixed qualitative palette
 
 # The keras-io reference program's published top-100 accuracy after 30 epochs.
 REFERENCE_ACCURACY = {(32,): 0.310, (64, 32): 0.309, (128, 64, 32): 0.301}
@@ -44,7 +44,7 @@ def _new(title: str, xlabel: str, ylabel: str) -> tuple[Figure, plt.Axes]:
     return fig, ax
 
 
-def _color(impl: str) -> tuple[float, float, float]:
+def _color(impl: str) -> tuple[float, ...]:
     """One colour per implementation name, the same in every chart (registry order)."""
     names = list(REGISTRY)
     i = names.index(impl) if impl in names else len(names) + sum(map(ord, impl))

@@ -70,8 +70,8 @@ def spread_fields(prefix: str, s: Spread) -> Row:
 
 
 def ratio(a: float, b: float) -> float:
-    """a / b, nan when either is missing or b is not positive."""
-    return a / b if b > 0 and not (math.isnan(a) or math.isnan(b)) else math.nan
+    """a / b for a >= 0 and b > 0, else nan (a noise-negative compile time has no ratio)."""
+    return a / b if a >= 0 and b > 0 else math.nan  # nan fails both comparisons
 
 
 def training_table(summaries: dict[str, ImplSummary], baseline: str) -> Table:

@@ -117,3 +117,13 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path: Path, capsys,
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1
     assert sorted(tmp_path.rglob("*")) == before
+
+
+def test_defaults_read_results_runs_and_write_results(tmp_path: Path, monkeypatch) -> None:
+    write_study(tmp_path / "results" / "runs", _records())
+    monkeypatch.chdir(tmp_path)
+    assert main(["report"]) == 0
+    text = (tmp_path / "results" / "README.md").read_text()
+    assert "records in [runs/records.jsonl](runs/records.jsonl)" in text
+    assert (tmp_path / "results" / "training.csv").is_file()
+    assert not (tmp_path / "results" / "runs" / "README.md").exists()
