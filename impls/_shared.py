@@ -1,0 +1,111 @@
+"""Framework-free helpers every implementation shares: numpy only, no framework imports.
+
+They keep the model's fixed facts (feature order, layer names, optimiser
+constants, batching in row order) in one place, so the implementations cannot
+drift apart on them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from bench.data.dataset import CANDIDATE_FEATURES, QUERY_FEATURES, Dataset, Split
+from bench.spec import RunSpec
+
+# Keras Adagrad defaults (keras/src/optimizers/adagrad.py): the accumulator
+# starts at 0.1 and the update is  p -= lr * g / sqrt(acc + eps)  (eps inside the sqrt).
+ADAGRAD_INITIAL_ACCUMULATOR = 0.1
+ADAGRAD_EPSILON = 1e-7
+
+# Embedding weight name (neutral layout) of each input feature, in concatenation order.
+QUERY_EMBEDDINGS: dict[str, str] = {
+    "user_id": "query/user_embedding",
+    "user_gender": "query/gender_embedding",
+    "raw_user_age": "query/age_embedding",
+    "user_gender_X_raw_user_age": "query/gender_x_age_embedding",
+    "user_occupation_label": "query/occupation_embedding",
+}
+CANDIDATE_EMBEDDINGS: dict[str, str] = {
+    "movie_id": "candidate/movie_embedding",
+    "movie_title_vector": "candidate/title_embedding",  # masked mean over tokens
+    "movie_genres": "candidate/genres_embedding",  # masked mean over genres
+}
+# Multi-valued candidate features: index 0 is padding, masked out of the mean.
+MASKED_FEATURES: tuple[str, ...] = ("movie_title_vector", "movie_genres")
+
+assert tuple(QUERY_EMBEDDINGS) == QUERY_FEATURES
+assert tuple(CANDIDATE_EMBEDDINGS) == CANDIDATE_FEATURES
+
+
+def dense_names(tower: str, layer: int) -> tuple[str, str]:
+    """(kernel, bias) weight names of one dense layer of a tower ("query" or "candidate")."""
+    return f"{tower}/dense_{layer}/kernel", f"{tower}/dense_{layer}/bias"
+
+
+def split_arrays(split: Split) -> dict[str, np.ndarray]:
+    """Every feature column of a split plus its label under "label" (no copies)."""
+    arrays = {name: split.features[name] for name in QUERY_FEATURES + CANDIDATE_FEATURES}
+    arrays["label"] = split.label
+    return arrays
+
+
+def query_arrays(arrays: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The query-tower columns of a feature mapping."""
+    return {name: arrays[name] for name in QUERY_FEATURES}
+
+
+def candidate_arrays(arrays: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The candidate-tower columns of a feature mapping."""
+    return {name: arrays[name] for name in CANDIDATE_FEATURES}
+
+
+def host_batches(split: Split, batch_size: int) -> list[dict[str, np.ndarray]]:
+    """The split's batches in row order (the last one may be short), as numpy slices."""
+    arrays = split_arrays(split)
+    return [{k: v[s] for k, v in arrays.items()} for s in split.batch_slices(batch_size)]
+
+
+def stacked_full_batches(
+    split: Split, batch_size: int
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray] | None]:
+    """Full batches stacked to (num_full, batch_size, ...), and the short remainder or None."""
+    arrays = split_arrays(split)
+    n_full = len(split) // batch_size
+    cut = n_full * batch_size
+    stacked = {
+        k: v[:cut].reshape((n_full, batch_size) + v.shape[1:]) for k, v in arrays.items()
+    }
+    rest = {k: v[cut:] for k, v in arrays.items()} if cut < len(split) else None
+    return stacked, rest
+
+
+def five_star_weight(split: Split) -> np.ndarray:
+    """(N,) float32: 1 for the 5-star rows the top-k accuracy counts, else 0."""
+    return split.five_star().astype(np.float32)
+
+
+def steps_to_run(spec: RunSpec, data: Dataset, max_steps: int | None) -> int:
+    """Number of training steps of one epoch, optionally capped at `max_steps`."""
+    steps = data.train.num_batches(spec.batch_size)
+    return steps if max_steps is None else max(0, min(steps, max_steps))
+
+
+def check_device_request(device: str) -> None:
+    """ValueError for a `spec.device` that is not auto, cpu or gpu."""
+    if device not in ("auto", "cpu", "gpu"):
+        raise ValueError(f"device must be auto, cpu or gpu, got {device!r}")
+
+
+def no_gpu_error(framework: str) -> RuntimeError:
+    """The error for `--device gpu` where the framework sees no GPU."""
+    return RuntimeError(
+        f"device 'gpu' requested but {framework} sees no GPU here; "
+        "use --device cpu or auto, or install a GPU build of the framework"
+    )
+
+
+def effective_k(k: int, data: Dataset) -> int:
+    """k capped at the number of candidates (tiny test datasets have fewer than 100)."""
+    return min(k, data.num_candidates)

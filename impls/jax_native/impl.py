@@ -1,0 +1,172 @@
+"""Native JAX implementations: `JaxRetrieval` (jitted step) and `JaxScanRetrieval` (scanned epoch).
+
+Every array the run needs is put on the device in the constructor, already cut
+into the batches training iterates, so an epoch is only compiled calls.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any, ClassVar, Literal
+
+import jax
+import jax.numpy as jnp
+import jaxlib
+import numpy as np
+
+from bench.contract import RetrievalImpl
+from bench.data.dataset import Dataset
+from bench.spec import RunSpec
+from bench.weights import Weights, check_weights, weight_shapes
+from impls import _shared
+from impls.jax_native import model
+
+
+def resolve_device(request: str) -> jax.Device:
+    """The jax device for `spec.device` (auto: jax's default backend)."""
+    _shared.check_device_request(request)
+    if request == "cpu":
+        return jax.devices("cpu")[0]
+    if request == "gpu":
+        try:
+            return jax.devices("gpu")[0]
+        except RuntimeError:
+            raise _shared.no_gpu_error("jax") from None
+    return jax.devices()[0]
+
+
+# donate_argnums: params and accumulators are consumed, so XLA updates them in place.
+_train_step = jax.jit(model.train_step, donate_argnums=(0, 1))
+_scan_epoch = jax.jit(model.scan_epoch, donate_argnums=(0, 1))
+_query_tower = jax.jit(model.query_tower)
+_candidate_tower = jax.jit(model.candidate_tower)
+_top_k_rows = jax.jit(model.top_k_rows, static_argnums=2)
+_batch_hits = jax.jit(model.batch_hits, static_argnums=4)
+
+
+class JaxRetrieval(RetrievalImpl):
+    """Native JAX: the whole training step (forward, backward, Adagrad) under one jax.jit."""
+
+    framework: ClassVar[str] = "jax"
+    sync_mechanism: ClassVar[str] = "jax.block_until_ready"
+
+    def __init__(self, spec: RunSpec, data: Dataset, weights: Weights) -> None:
+        super().__init__(spec, data, weights)
+        self._device = resolve_device(spec.device)
+        self._shapes = weight_shapes(data.vocab, spec.layer_sizes, spec.embedding_dim)
+        self._put = partial(jax.device_put, device=self._device)
+        bs = spec.batch_size
+        self._train_batches = [self._put(b) for b in _shared.host_batches(data.train, bs)]
+        self._test_batches = [self._put(b) for b in _shared.host_batches(data.test, bs)]
+        self._splits = {
+            "train": self._put(_shared.query_arrays(_shared.split_arrays(data.train))),
+            "test": self._put(_shared.query_arrays(_shared.split_arrays(data.test))),
+        }
+        self._candidates = self._put(_shared.candidate_arrays(data.candidates))
+        self._candidate_ids = self._put(np.asarray(data.candidates["movie_id"]))
+        self._lr = jnp.float32(spec.learning_rate)
+        self._k = _shared.effective_k(spec.top_k, data)
+        self.import_weights(weights)
+        self._cand_emb = _candidate_tower(self._params, self._candidates)
+
+    def train_epoch(self, max_steps: int | None = None) -> np.ndarray:
+        steps = _shared.steps_to_run(self.spec, self.data, max_steps)
+        self.loop_hooks.begin()
+        losses = []
+        for batch in self._train_batches[:steps]:
+            self._params, self._acc, loss = _train_step(self._params, self._acc, batch, self._lr)
+            losses.append(loss)
+        out = np.asarray(jnp.stack(losses), dtype=np.float64) if losses else np.zeros(0)
+        self.loop_hooks.end()
+        return out
+
+    def refresh_candidates(self) -> None:
+        self._cand_emb = _candidate_tower(self._params, self._candidates)
+
+    def evaluate(self) -> float:
+        hits = total = jnp.float32(0.0)
+        for batch in self._test_batches:
+            h, w = _batch_hits(self._params, self._cand_emb, self._candidate_ids, batch, self._k)
+            hits, total = hits + h, total + w
+        total_f = float(total)
+        return float(hits) / total_f if total_f else 0.0
+
+    def candidate_embeddings(self) -> np.ndarray:
+        return np.asarray(_candidate_tower(self._params, self._candidates), dtype=np.float32)
+
+    def query_embeddings(self, split: Literal["train", "test"]) -> np.ndarray:
+        return np.asarray(_query_tower(self._params, self._splits[split]), dtype=np.float32)
+
+    def to_device(self, queries: np.ndarray) -> Any:
+        return self._put(np.asarray(queries, dtype=np.float32))
+
+    def retrieve(self, queries: Any, k: int) -> Any:
+        return _top_k_rows(queries, self._cand_emb, _shared.effective_k(k, self.data))
+
+    def to_numpy(self, x: Any) -> np.ndarray:
+        return np.asarray(x)
+
+    def synchronize(self, x: Any = None) -> None:
+        jax.block_until_ready(x if x is not None else (self._params, self._acc, self._cand_emb))
+
+    def export_weights(self) -> Weights:
+        return {k: np.array(v, dtype=np.float32) for k, v in self._params.items()}
+
+    def import_weights(self, weights: Weights) -> None:
+        check_weights(weights, self._shapes)
+        # Fresh device buffers (copies): the jitted step donates and overwrites them.
+        self._params = {k: self._put(np.array(weights[k], np.float32)) for k in self._shapes}
+        self._acc = {
+            k: self._put(np.full(s, _shared.ADAGRAD_INITIAL_ACCUMULATOR, np.float32))
+            for k, s in self._shapes.items()
+        }
+
+    def versions(self) -> dict[str, str]:
+        return {"jax": jax.__version__, "jaxlib": jaxlib.__version__}
+
+    def device_name(self) -> str:
+        d = self._device
+        return "cpu" if d.platform == "cpu" else f"{d.platform}:{d.id} ({d.device_kind})"
+
+
+class JaxScanRetrieval(JaxRetrieval):
+    """Native JAX: the epoch's full batches as one compiled lax.scan, the short last batch apart.
+
+    The scan needs equal-shaped steps, so the remainder batch (if any) runs
+    through the jitted single step after the scan: same order, same maths.
+    """
+
+    def __init__(self, spec: RunSpec, data: Dataset, weights: Weights) -> None:
+        super().__init__(spec, data, weights)
+        stacked, rest = _shared.stacked_full_batches(data.train, spec.batch_size)
+        self._stacked = self._put(stacked)
+        self._rest = self._put(rest) if rest is not None else None
+        self._num_full = len(data.train) // spec.batch_size
+        # Prefixes for max_steps < num_full, made on request and kept (tests only).
+        self._prefixes: dict[int, Any] = {self._num_full: self._stacked}
+
+    def train_epoch(self, max_steps: int | None = None) -> np.ndarray:
+        steps = _shared.steps_to_run(self.spec, self.data, max_steps)
+        n_scan = min(steps, self._num_full)
+        self.loop_hooks.begin()
+        parts = []
+        if n_scan:
+            stacked = self._prefix(n_scan)
+            self._params, self._acc, losses = _scan_epoch(
+                self._params, self._acc, stacked, self._lr
+            )
+            parts.append(losses)
+        if steps > n_scan and self._rest is not None:
+            self._params, self._acc, loss = _train_step(
+                self._params, self._acc, self._rest, self._lr
+            )
+            parts.append(loss[None])
+        out = np.asarray(jnp.concatenate(parts), dtype=np.float64) if parts else np.zeros(0)
+        self.loop_hooks.end()
+        return out
+
+    def _prefix(self, n: int) -> Any:
+        """The first n stacked batches (only partial epochs need a slice)."""
+        if n not in self._prefixes:
+            self._prefixes[n] = jax.tree.map(lambda a: a[:n], self._stacked)
+        return self._prefixes[n]

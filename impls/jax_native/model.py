@@ -1,0 +1,120 @@
+"""The deep retrieval model as pure JAX functions of a params dict in the neutral layout.
+
+Params are keyed by the neutral weight names (bench.weights), so export and
+import are plain dict copies. Every function here is pure and traced by jit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import jax
+import jax.numpy as jnp
+
+from impls._shared import (
+    ADAGRAD_EPSILON,
+    CANDIDATE_EMBEDDINGS,
+    MASKED_FEATURES,
+    QUERY_EMBEDDINGS,
+    dense_names,
+)
+
+Params = dict[str, jax.Array]
+Batch = Mapping[str, jax.Array]
+
+
+def num_layers(params: Mapping[str, jax.Array]) -> int:
+    """Depth of the dense stack, read from the (static) parameter names."""
+    return sum(1 for k in params if k.startswith("query/dense_") and k.endswith("/kernel"))
+
+
+def masked_mean(table: jax.Array, ids: jax.Array) -> jax.Array:
+    """(B, D) mean of the embeddings of the non-zero ids of each row (Keras mask semantics).
+
+    As keras.layers.GlobalAveragePooling1D with a mask: sum(x * mask) / sum(mask).
+    """
+    mask = (ids != 0).astype(table.dtype)[..., None]  # (B, L, 1)
+    return jnp.sum(table[ids] * mask, axis=1) / jnp.sum(mask, axis=1)  # (B, D)
+
+
+def dense_stack(params: Mapping[str, jax.Array], tower: str, x: jax.Array) -> jax.Array:
+    """The tower's dense layers: ReLU on all but the last, which is linear."""
+    depth = num_layers(params)
+    for i in range(depth):
+        kernel, bias = dense_names(tower, i)
+        x = x @ params[kernel] + params[bias]  # kernel (in, out), as Keras stores it
+        if i < depth - 1:
+            x = jax.nn.relu(x)
+    return x
+
+
+def query_tower(params: Mapping[str, jax.Array], batch: Batch) -> jax.Array:
+    """(B, out) query embeddings: five embeddings concatenated, then the dense stack."""
+    parts = [params[name][batch[feature]] for feature, name in QUERY_EMBEDDINGS.items()]
+    return dense_stack(params, "query", jnp.concatenate(parts, axis=1))
+
+
+def candidate_tower(params: Mapping[str, jax.Array], batch: Batch) -> jax.Array:
+    """(B, out) candidate embeddings: id embedding, masked-mean title and genres, dense stack."""
+    parts = []
+    for feature, name in CANDIDATE_EMBEDDINGS.items():
+        if feature in MASKED_FEATURES:
+            parts.append(masked_mean(params[name], batch[feature]))
+        else:
+            parts.append(params[name][batch[feature]])
+    return dense_stack(params, "candidate", jnp.concatenate(parts, axis=1))
+
+
+def loss_fn(params: Mapping[str, jax.Array], batch: Batch) -> jax.Array:
+    """MSE between dot(query, candidate) and the label, averaged over the batch."""
+    scores = jnp.sum(query_tower(params, batch) * candidate_tower(params, batch), axis=1)
+    return jnp.mean(jnp.square(batch["label"] - scores))
+
+
+def adagrad_update(
+    params: Params, accumulators: Params, grads: Params, learning_rate: float
+) -> tuple[Params, Params]:
+    """Keras Adagrad: acc += g^2; p -= lr * g / sqrt(acc + eps)."""
+    new_acc = {k: accumulators[k] + jnp.square(g) for k, g in grads.items()}
+    new_params = {
+        k: params[k] - learning_rate * g / jnp.sqrt(new_acc[k] + ADAGRAD_EPSILON)
+        for k, g in grads.items()
+    }
+    return new_params, new_acc
+
+
+def train_step(
+    params: Params, accumulators: Params, batch: Batch, learning_rate: float
+) -> tuple[Params, Params, jax.Array]:
+    """One Adagrad step on one batch; returns the new state and the loss before the update."""
+    loss, grads = jax.value_and_grad(loss_fn)(params, batch)
+    params, accumulators = adagrad_update(params, accumulators, grads, learning_rate)
+    return params, accumulators, loss
+
+
+def scan_epoch(
+    params: Params, accumulators: Params, stacked: Batch, learning_rate: float
+) -> tuple[Params, Params, jax.Array]:
+    """train_step over every batch of `stacked` (leading axis = step) in one lax.scan."""
+
+    def body(state: tuple[Params, Params], batch: Batch) -> tuple[tuple[Params, Params], jax.Array]:
+        p, a, loss = train_step(state[0], state[1], batch, learning_rate)
+        return (p, a), loss
+
+    (params, accumulators), losses = jax.lax.scan(body, (params, accumulators), stacked)
+    return params, accumulators, losses
+
+
+def top_k_rows(queries: jax.Array, candidates: jax.Array, k: int) -> jax.Array:
+    """(B, k) candidate rows by descending dot product (jax.lax.top_k)."""
+    return jax.lax.top_k(queries @ candidates.T, k)[1]
+
+
+def batch_hits(
+    params: Params, candidates: jax.Array, candidate_ids: jax.Array, batch: Batch, k: int
+) -> tuple[jax.Array, jax.Array]:
+    """(weighted hits, weight total) of one test batch: 5-star rows whose movie is in the top k."""
+    rows = top_k_rows(query_tower(params, batch), candidates, k)  # (B, k)
+    hit = jnp.any(candidate_ids[rows] == batch["movie_id"][:, None], axis=1)
+    weight = (batch["label"] > 0.9).astype(jnp.float32)  # the reference's greater(y, 0.9)
+    return jnp.sum(hit * weight), jnp.sum(weight)

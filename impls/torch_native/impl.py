@@ -1,0 +1,176 @@
+"""Native PyTorch implementations: `TorchRetrieval` (eager) and `TorchCompiledRetrieval`.
+
+Optimiser: torch.optim.Adagrad. Its update is  p -= lr * g / (sqrt(acc) + eps)
+(eps outside the sqrt) while Keras's is  p -= lr * g / sqrt(acc + eps).  We pass
+eps=0 and start the accumulator at 0.1 + 1e-7, which is the Keras update
+exactly in real arithmetic (sqrt(acc + eps) with eps folded into acc); in
+float32 the two differ only by the rounding of that addition (~1 ulp of acc).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+import torch
+
+from bench.contract import RetrievalImpl
+from bench.data.dataset import Dataset
+from bench.spec import RunSpec
+from bench.weights import Weights, check_weights, weight_shapes
+from impls import _shared
+from impls.torch_native.model import Batch, RetrievalModel
+
+# See the module docstring: Keras's eps, moved inside the accumulator.
+_TORCH_INITIAL_ACCUMULATOR = _shared.ADAGRAD_INITIAL_ACCUMULATOR + _shared.ADAGRAD_EPSILON
+
+
+def resolve_device(request: str) -> torch.device:
+    """The torch device for `spec.device` (auto: cuda when available, else cpu)."""
+    _shared.check_device_request(request)
+    if request == "gpu" and not torch.cuda.is_available():
+        raise _shared.no_gpu_error("torch")
+    if request == "cpu" or not torch.cuda.is_available():
+        return torch.device("cpu")
+    return torch.device("cuda", torch.cuda.current_device())
+
+
+class TorchRetrieval(RetrievalImpl):
+    """Native PyTorch, eager: nn.Embedding, nn.Linear, torch.optim.Adagrad."""
+
+    framework: ClassVar[str] = "torch"
+    # On CPU eager torch ops are synchronous and no call is needed.
+    sync_mechanism: ClassVar[str] = "torch.cuda.synchronize"
+
+    def __init__(self, spec: RunSpec, data: Dataset, weights: Weights) -> None:
+        super().__init__(spec, data, weights)
+        self._device = resolve_device(spec.device)
+        self._shapes = weight_shapes(data.vocab, spec.layer_sizes, spec.embedding_dim)
+        self._model = RetrievalModel(data.vocab, spec.layer_sizes, spec.embedding_dim)
+        self._model.to(self._device)
+        self._params = self._model.neutral_parameters()
+        self._opt = torch.optim.Adagrad(
+            self._model.parameters(), lr=spec.learning_rate,
+            initial_accumulator_value=_TORCH_INITIAL_ACCUMULATOR, eps=0.0,
+        )
+        bs = spec.batch_size
+        self._train_batches = [self._tensors(b) for b in _shared.host_batches(data.train, bs)]
+        self._test_batches = [self._tensors(b) for b in _shared.host_batches(data.test, bs)]
+        self._splits = {
+            "train": self._tensors(_shared.query_arrays(_shared.split_arrays(data.train))),
+            "test": self._tensors(_shared.query_arrays(_shared.split_arrays(data.test))),
+        }
+        self._candidates = self._tensors(_shared.candidate_arrays(data.candidates))
+        self._candidate_ids = self._tensor(np.asarray(data.candidates["movie_id"]))
+        self._k = _shared.effective_k(spec.top_k, data)
+        self._step = self._make_step()
+        self.import_weights(weights)
+        self.refresh_candidates()
+
+    def _tensor(self, a: np.ndarray) -> torch.Tensor:
+        """Host array -> tensor on the device; int ids become int64 (nn.Embedding's index type)."""
+        t = torch.from_numpy(np.ascontiguousarray(a))
+        return t.to(self._device, dtype=torch.int64 if a.dtype.kind in "iu" else torch.float32)
+
+    def _tensors(self, arrays: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
+        return {k: self._tensor(v) for k, v in arrays.items()}
+
+    def _make_step(self) -> Any:
+        """The training step the epoch loop calls (eager here; compiled in the subclass)."""
+        return self._train_step
+
+    def _train_step(self, batch: Batch) -> torch.Tensor:
+        """One Adagrad step; returns the batch loss before the update (detached)."""
+        self._opt.zero_grad(set_to_none=True)
+        loss = self._model(batch)
+        loss.backward()
+        self._opt.step()
+        return loss.detach()
+
+    def train_epoch(self, max_steps: int | None = None) -> np.ndarray:
+        steps = _shared.steps_to_run(self.spec, self.data, max_steps)
+        self._model.train()
+        self.loop_hooks.begin()
+        losses = [self._step(batch) for batch in self._train_batches[:steps]]
+        out = torch.stack(losses).cpu().numpy().astype(np.float64) if losses else np.zeros(0)
+        self.loop_hooks.end()
+        return out
+
+    @torch.no_grad()
+    def refresh_candidates(self) -> None:
+        self._cand_emb = self._model.candidate(self._candidates)
+
+    @torch.no_grad()
+    def evaluate(self) -> float:
+        hits = torch.zeros((), device=self._device)
+        total = torch.zeros((), device=self._device)
+        for batch in self._test_batches:
+            rows = torch.topk(self._model.query(batch) @ self._cand_emb.T, self._k).indices
+            hit = (self._candidate_ids[rows] == batch["movie_id"][:, None]).any(dim=1)
+            weight = (batch["label"] > 0.9).float()  # the reference's greater(y, 0.9)
+            hits += (hit.float() * weight).sum()
+            total += weight.sum()
+        return float(hits / total) if float(total) else 0.0
+
+    @torch.no_grad()
+    def candidate_embeddings(self) -> np.ndarray:
+        return self._model.candidate(self._candidates).cpu().numpy().astype(np.float32)
+
+    @torch.no_grad()
+    def query_embeddings(self, split: Literal["train", "test"]) -> np.ndarray:
+        return self._model.query(self._splits[split]).cpu().numpy().astype(np.float32)
+
+    def to_device(self, queries: np.ndarray) -> Any:
+        return self._tensor(np.asarray(queries, dtype=np.float32))
+
+    @torch.no_grad()
+    def retrieve(self, queries: Any, k: int) -> Any:
+        return torch.topk(queries @ self._cand_emb.T, _shared.effective_k(k, self.data)).indices
+
+    def to_numpy(self, x: Any) -> np.ndarray:
+        return x.cpu().numpy()
+
+    def synchronize(self, x: Any = None) -> None:
+        if self._device.type == "cuda":
+            torch.cuda.synchronize(self._device)
+
+    def export_weights(self) -> Weights:
+        return {
+            name: (p.detach().T if transposed else p.detach()).cpu().numpy().astype(np.float32)
+            for name, (p, transposed) in self._params.items()
+        }
+
+    @torch.no_grad()
+    def import_weights(self, weights: Weights) -> None:
+        check_weights(weights, self._shapes)
+        for name, (p, transposed) in self._params.items():
+            w = torch.from_numpy(np.array(weights[name], dtype=np.float32))
+            p.copy_(w.T if transposed else w)
+        # Reset Adagrad in place (a new optimizer object would make torch.compile recompile).
+        for state in self._opt.state.values():
+            state["sum"].fill_(_TORCH_INITIAL_ACCUMULATOR)
+            state["step"].zero_()
+
+    def versions(self) -> dict[str, str]:
+        return {"torch": torch.__version__}
+
+    def device_name(self) -> str:
+        if self._device.type == "cuda":
+            return f"cuda:{self._device.index} ({torch.cuda.get_device_name(self._device)})"
+        return "cpu"
+
+    def peak_device_memory_mb(self) -> float | None:
+        if self._device.type == "cuda":
+            return torch.cuda.max_memory_allocated(self._device) / 2**20
+        return None
+
+
+class TorchCompiledRetrieval(TorchRetrieval):
+    """Native PyTorch with the training step (forward, backward, Adagrad) under torch.compile.
+
+    Shapes are static (dynamic=False): the short last batch gets its own
+    specialised graph on the first epoch instead of a dynamic-shape one.
+    """
+
+    def _make_step(self) -> Any:
+        return torch.compile(self._train_step, dynamic=False)

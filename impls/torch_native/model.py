@@ -1,0 +1,83 @@
+"""The deep retrieval model as torch.nn modules, with the neutral-layout weight mapping."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+from torch import nn
+
+from bench.data.dataset import Vocabulary
+from bench.weights import embedding_rows, tower_input_dims
+from impls._shared import CANDIDATE_EMBEDDINGS, MASKED_FEATURES, QUERY_EMBEDDINGS
+
+Batch = Mapping[str, torch.Tensor]
+
+
+def _module_name(weight_name: str) -> str:
+    """"query/user_embedding" -> "user_embedding" (the attribute inside the tower)."""
+    return weight_name.split("/", 1)[1]
+
+
+def masked_mean(embedded: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+    """(B, D) mean over the non-zero ids (Keras GlobalAveragePooling1D mask semantics)."""
+    mask = (ids != 0).to(embedded.dtype).unsqueeze(-1)  # (B, L, 1)
+    return (embedded * mask).sum(dim=1) / mask.sum(dim=1)
+
+
+class Tower(nn.Module):
+    """Embeddings of the tower's features, concatenated, then the dense stack."""
+
+    def __init__(
+        self, features: Mapping[str, str], rows: Mapping[str, int], in_dim: int,
+        layer_sizes: tuple[int, ...], embedding_dim: int,
+    ) -> None:
+        super().__init__()
+        self.features = dict(features)  # feature -> neutral weight name, in concat order
+        self.embeddings = nn.ModuleDict(
+            {_module_name(w): nn.Embedding(rows[w], embedding_dim) for w in features.values()}
+        )
+        widths = (in_dim, *layer_sizes)
+        pairs = zip(widths[:-1], widths[1:], strict=True)
+        self.dense = nn.ModuleList(nn.Linear(a, b) for a, b in pairs)
+
+    def forward(self, batch: Batch) -> torch.Tensor:
+        parts = []
+        for feature, weight_name in self.features.items():
+            emb = self.embeddings[_module_name(weight_name)](batch[feature])
+            parts.append(masked_mean(emb, batch[feature]) if feature in MASKED_FEATURES else emb)
+        x = torch.cat(parts, dim=1)
+        for i, layer in enumerate(self.dense):
+            x = layer(x)
+            if i < len(self.dense) - 1:
+                x = torch.relu(x)
+        return x
+
+
+class RetrievalModel(nn.Module):
+    """Query and candidate towers; `forward` is the training loss."""
+
+    def __init__(self, vocab: Vocabulary, layer_sizes: tuple[int, ...], embedding_dim: int) -> None:
+        super().__init__()
+        rows = embedding_rows(vocab)
+        dims = tower_input_dims(embedding_dim)
+        self.query = Tower(QUERY_EMBEDDINGS, rows, dims["query"], layer_sizes, embedding_dim)
+        self.candidate = Tower(
+            CANDIDATE_EMBEDDINGS, rows, dims["candidate"], layer_sizes, embedding_dim
+        )
+
+    def forward(self, batch: Batch) -> torch.Tensor:
+        """MSE between dot(query, candidate) and the label, averaged over the batch."""
+        scores = (self.query(batch) * self.candidate(batch)).sum(dim=1)
+        return torch.mean(torch.square(batch["label"] - scores))
+
+    def neutral_parameters(self) -> dict[str, tuple[nn.Parameter, bool]]:
+        """Neutral weight name -> (parameter, transposed): Linear weights are (out, in)."""
+        out: dict[str, tuple[nn.Parameter, bool]] = {}
+        for tower_name, tower in (("query", self.query), ("candidate", self.candidate)):
+            for name, emb in tower.embeddings.items():
+                out[f"{tower_name}/{name}"] = (emb.weight, False)
+            for i, layer in enumerate(tower.dense):
+                out[f"{tower_name}/dense_{i}/kernel"] = (layer.weight, True)
+                out[f"{tower_name}/dense_{i}/bias"] = (layer.bias, False)
+        return out
