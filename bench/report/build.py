@@ -43,7 +43,16 @@ class GroupReport:
         k = self.key
         return {"group": self.slug, "machine": k.machine, "gpu": k.gpu, "device": k.device,
                 "dataset": k.dataset, "dataset_hash": k.dataset_hash,
-                "layer_sizes": "x".join(str(n) for n in k.layer_sizes), "spec_id": k.spec_id()}
+                "layer_sizes": "x".join(str(n) for n in k.layer_sizes), "spec_id": k.spec_id(),
+                "versions": self.versions_text()}
+
+    def versions_text(self) -> str:
+        """Every package version seen in the group's runs, e.g. "jax 0.4.36, numpy 2.0.0"."""
+        seen: dict[str, set[str]] = {}
+        for r in self.runs:
+            for name, v in r.versions.items():
+                seen.setdefault(name, set()).add(v)
+        return ", ".join(f"{k} {'/'.join(sorted(v))}" for k, v in sorted(seen.items()))
 
 
 @dataclass
@@ -119,18 +128,22 @@ def _plots(g: GroupReport, plot_dir: Path) -> dict[str, Path]:
     return paths
 
 
-def _retrieval_at_scale(report: Report, out: Path) -> list[Path]:
-    """Hand kind="retrieval" records to bench.retrieval.report, when that module exists."""
+def _retrieval_at_scale(report: Report, out: Path) -> str:
+    """bench.retrieval.report's section for kind="retrieval" records ("" when none or absent).
+
+    It writes `<out>/retrieval.md` and `<out>/plots/retrieval-*.png` itself.
+    """
     records = report.grouped.other_kinds.get("retrieval", [])
+    if not records:
+        return ""
     try:
         module = importlib.import_module("bench.retrieval.report")
     except ModuleNotFoundError as exc:
         if exc.name not in ("bench.retrieval", "bench.retrieval.report"):
             raise
         log.info("bench.retrieval.report not installed: retrieval-at-scale section skipped")
-        return []
-    written = module.write_report(records, out)
-    return [Path(p) for p in written or []]
+        return ""
+    return str(module.write_section(records, out))
 
 
 def write(report: Report, out: Path) -> list[Path]:
@@ -149,11 +162,13 @@ def write(report: Report, out: Path) -> list[Path]:
     for i, kind in enumerate(kinds):
         rows = [(g.csv_fields(), g.tables[i]) for g in report.groups]
         written.append(_write_text(out / f"{kind}.csv", csv_text(rows)))
+    if report.shared_start.found:
+        ss = shared_start.table(report.shared_start)
+        written.append(_write_text(out / "shared_start_parity.csv", csv_text([({}, ss)])))
     if report.pytest_docs:
         pt = pytest_bench.table(report.pytest_docs)
         written.append(_write_text(out / "pytest_benchmark.csv", csv_text([({}, pt)])))
-    extra = _retrieval_at_scale(report, out)
-    written += extra
-    text = markdown.render(report, out, plot_paths, extra)
+    section = _retrieval_at_scale(report, out)
+    text = markdown.render(report, out, plot_paths, section)
     written.append(_write_text(out / "README.md", text))
     return written

@@ -88,14 +88,6 @@ def _left_out(report: Report) -> list[str]:
     return lines + (items or ["Nothing: every record was a finished, comparable training run."])
 
 
-def _versions(g: GroupReport) -> str:
-    seen: dict[str, set[str]] = defaultdict(set)
-    for s in g.summaries.values():
-        for k, vs in s.versions().items():
-            seen[k].update(vs)
-    return ", ".join(f"{k} {'/'.join(sorted(v))}" for k, v in sorted(seen.items())) or "unknown"
-
-
 def _group_meta(g: GroupReport) -> list[str]:
     k, spec = g.key, g.key.spec_dict()
     shown = ", ".join(f"{label} {spec[name]}" for name, label in _SPEC_SHOWN if name in spec)
@@ -109,7 +101,7 @@ def _group_meta(g: GroupReport) -> list[str]:
         f"- Devices and synchronisation: {devices}",
         f"- Dataset: {k.dataset}, content hash `{k.dataset_hash}`",
         f"- Spec (spec id `{k.spec_id()}`): layers {k.layer_sizes}, {shown}",
-        f"- Versions: {_versions(g)}",
+        f"- Versions: {g.versions_text() or 'unknown'}",
         f"- Commits: {', '.join(commits)}; runs started {dates[0]} to {dates[-1]}",
     ]
 
@@ -148,15 +140,17 @@ def _rel(path: Path, out: Path) -> str:
 
 
 def render(report: Report, out: Path, plot_paths: dict[str, dict[str, Path]],
-           extra: list[Path]) -> str:
+           retrieval_section: str) -> str:
     """The whole README as text (ends with a newline)."""
     lines = _header(report, out) + _glance(report) + _method(report) + _left_out(report)
     for g in report.groups:
         lines += _group(g, report, plot_paths[g.slug], out)
     lines += _shared_start(report)
-    lines += ["", "## Retrieval at scale", ""]
-    lines += ([f"- [{_rel(p, out)}]({_rel(p, out)})" for p in extra if p.suffix == ".md"]
-              or ["Not in this report (no retrieval-at-scale records or no report module)."])
+    if retrieval_section:  # bench.retrieval.report's own section, plots beside ours
+        lines += ["", retrieval_section.rstrip("\n")]
+    else:
+        lines += ["", "## Top-k retrieval at scale", "",
+                  "No retrieval-at-scale records (`python -m bench retrieval`) in this store."]
     if report.pytest_docs:
         lines += ["", "## pytest-benchmark", "", pytest_bench.table(report.pytest_docs).markdown()]
     return "\n".join(lines) + "\n"
