@@ -1,0 +1,1 @@
+"""Searchers, one module per framework; only the retrieval worker imports them."""

@@ -1,0 +1,131 @@
+"""Retrieval records: one per (contender, candidates, dim, k, batch, params).
+
+Same schema family as training records (bench/record.py: run_id, status,
+impl, spec, spec_hash, repeat, dataset, started_at, duration_s, error,
+figures, impl_info, environment, git, worker, schema_version), plus
+`kind: "retrieval"`, so readers that group by kind keep them apart. Stored
+with bench.store.ResultsStore (atomic append). `command` is the command line
+that produced the record.
+
+`spec`: {candidates, dim, k, batch, seed, params, generator, num_queries}.
+`figures` (times in s or ms as named; memory in MiB):
+
+    build_s             searcher.build(): upload to the framework / index build
+    import_s            importing and constructing the searcher in the worker
+    first_call_s        first search call of this setting (tracing/compilation)
+    p50_ms, p95_ms, p99_ms, mean_ms   latency of one batch, after the first call
+    qps                 queries per second over the timed calls
+    calls               timed calls
+    recall              tie-aware recall@k (bench/retrieval/recall.py)
+    recall_ids          plain id-set recall@k
+    rows_id_equal       share of queries whose id set equals the exact one
+    recall_queries      queries the recall is over
+    peak_rss_delta_mb   peak RSS during this setting minus RSS at its start
+                        (the search's working memory: score matrix, indices)
+    index_rss_mb        RSS after build minus RSS before loading the candidates
+    baseline_rss_mb     RSS after imports, before loading anything
+    build_peak_delta_mb peak RSS during build minus RSS before it
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from bench.record import error_tail, new_run_id, utc_now_iso
+from bench.retrieval.contenders import Contender
+
+KIND = "retrieval"
+SCHEMA_VERSION = 1
+BUILD_FIGURES = ("build_s", "import_s", "index_rss_mb", "baseline_rss_mb", "build_peak_delta_mb")
+
+
+@dataclass(frozen=True)
+class Setting:
+    """What one record measured, apart from the contender.
+
+    Args:
+        candidates: number of candidates N.
+        dim: embedding dimension.
+        k: retrieval depth.
+        batch: queries per call.
+        params: the contender's search parameters (empty for exact ones).
+        seed: the study's seed.
+        num_queries: size of the query pool.
+        generator: synthetic data generator id.
+    """
+
+    candidates: int
+    dim: int
+    k: int
+    batch: int
+    params: dict[str, Any]
+    seed: int
+    num_queries: int
+    generator: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"candidates": self.candidates, "dim": self.dim, "k": self.k, "batch": self.batch,
+                "params": dict(self.params), "seed": self.seed,
+                "num_queries": self.num_queries, "generator": self.generator}
+
+
+def spec_hash(impl: str, spec: dict[str, Any]) -> str:
+    """Stable 16-hex hash of contender name + spec (sorted JSON, sha256)."""
+    blob = json.dumps({"impl": impl, **spec}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def build_record(contender: Contender, setting: Setting, *, status: str,
+                 content_hash: str | None, started_at: str | None = None,
+                 duration_s: float | None = None, error: str | None = None,
+                 figures: dict[str, Any] | None = None, built: dict[str, Any] | None = None,
+                 context: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One retrieval record as a dict ready for ResultsStore.append.
+
+    Args:
+        contender: who ran.
+        setting: what was measured.
+        status: bench.record STATUS_* value.
+        content_hash: hash of the candidate and query bytes.
+        started_at: when the worker started (ISO-8601 UTC); now when None.
+        duration_s: worker wall time up to this record.
+        error: error tail for a failed or timed-out setting.
+        figures: the worker's per-setting figures.
+        built: the worker's "built" event (build time, memory, versions).
+        context: {"environment", "git", "worker", "command"} shared by a worker's records.
+    """
+    spec = setting.to_dict()
+    built = built or {}
+    figures = dict(figures or {})
+    resolved = figures.pop("resolved_options", {})
+    figures.update({key: built[key] for key in BUILD_FIGURES if key in built})
+    context = context or {}
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "kind": KIND,
+        "run_id": new_run_id(),
+        "status": status,
+        "impl": contender.name,
+        "spec": spec,
+        "spec_hash": spec_hash(contender.name, spec),
+        "repeat": 0,
+        "dataset": {"name": f"synthetic:{setting.generator}", "content_hash": content_hash},
+        "started_at": started_at or utc_now_iso(),
+        "duration_s": duration_s,
+        "error": error_tail(error) if error else None,
+        "figures": figures,
+        "impl_info": {
+            "target": contender.target, "framework": contender.framework,
+            "exact": contender.exact, "options": dict(contender.options),
+            "description": contender.description, "resolved_options": resolved,
+            "sync_mechanism": built.get("sync_mechanism"), "device_name": built.get("device"),
+            "versions": built.get("versions", {}),
+        },
+        "environment": context.get("environment", {}),
+        "git": context.get("git", {}),
+        "worker": context.get("worker", {}),
+        "command": context.get("command"),
+    }

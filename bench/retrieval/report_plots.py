@@ -1,0 +1,103 @@
+"""PNG plots of the retrieval section: latency vs candidates (log-log), recall vs QPS.
+
+Agg backend, fixed size, DPI and colours, no PNG metadata: the same records
+give the same bytes with one matplotlib version.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display; before pyplot is imported
+import matplotlib.pyplot as plt  # noqa: E402
+
+from bench.retrieval.contenders import CONTENDERS  # noqa: E402
+
+DPI = 100
+_CMAP = plt.get_cmap("tab20")
+
+
+def _color(name: str) -> tuple[float, ...]:
+    names = list(CONTENDERS)
+    i = names.index(name) if name in names else len(names)
+    return _CMAP(i % 20)
+
+
+def _ok(recs: list[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    return [r for r in recs if r["status"] == "ok" and r["figures"].get("p50_ms")]
+
+
+def _save(fig: Any, path: Path) -> None:
+    fig.tight_layout()
+    fig.savefig(path, dpi=DPI, format="png", metadata={"Software": None})
+    plt.close(fig)
+
+
+def latency_plot(recs: list[Mapping[str, Any]], dim: int, k: int, path: Path) -> None:
+    """One panel per batch: p50 latency vs candidate count, one line per exact contender
+    (approximate ones at their first param), log-log."""
+    batches = sorted({r["spec"]["batch"] for r in recs})
+    fig, axes = plt.subplots(1, len(batches), figsize=(5.0 * len(batches), 4.5), squeeze=False)
+    for ax, batch in zip(axes[0], batches, strict=True):
+        lines: dict[str, list[tuple[int, float]]] = {}
+        for r in _ok(recs):
+            params = r["spec"].get("params") or {}
+            first = dict(CONTENDERS[r["impl"]].params[0]) if r["impl"] in CONTENDERS else {}
+            if r["spec"]["batch"] == batch and params == first:
+                lines.setdefault(r["impl"], []).append((r["spec"]["candidates"],
+                                                        r["figures"]["p50_ms"]))
+        for name, pts in sorted(lines.items()):
+            pts.sort()
+            style = "-" if CONTENDERS.get(name) is None or CONTENDERS[name].exact else "--"
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], style, marker="o", ms=3,
+                    color=_color(name), label=name)
+        ax.set(xscale="log", yscale="log", xlabel="candidates", ylabel="p50 latency per batch (ms)",
+               title=f"dim {dim}, k {k}, batch {batch}")
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0][-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    _save(fig, path)
+
+
+def recall_qps_plot(recs: list[Mapping[str, Any]], dim: int, k: int, path: Path) -> None:
+    """At the largest N, one panel per batch: recall vs QPS of approximate contenders
+    (one point per search param) with the exact ones as reference points."""
+    n = max(r["spec"]["candidates"] for r in recs)
+    batches = sorted({r["spec"]["batch"] for r in recs})
+    fig, axes = plt.subplots(1, len(batches), figsize=(5.0 * len(batches), 4.5), squeeze=False)
+    for ax, batch in zip(axes[0], batches, strict=True):
+        by_impl: dict[str, list[tuple[float, float]]] = {}
+        for r in _ok(recs):
+            if r["spec"]["candidates"] == n and r["spec"]["batch"] == batch:
+                by_impl.setdefault(r["impl"], []).append((r["figures"]["qps"],
+                                                          r["figures"]["recall"]))
+        for name, pts in sorted(by_impl.items()):
+            exact = CONTENDERS[name].exact if name in CONTENDERS else True
+            pts.sort(key=lambda p: p[1])
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], "o" if exact else "-o",
+                    ms=4 if exact else 5, color=_color(name), label=name,
+                    alpha=0.5 if exact else 1.0)
+        ax.set(xscale="log", xlabel="queries per second", ylabel=f"recall@{k}",
+               title=f"N={n:,}, dim {dim}, k {k}, batch {batch}")
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0][-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    _save(fig, path)
+
+
+def write_plots(recs: list[Mapping[str, Any]], folder: Path,
+                groups: Mapping[tuple[int, int], list[Mapping[str, Any]]]) -> dict[
+                    tuple[int, int], list[str]]:
+    """Both plots per (dim, k) group; returns their file names per group."""
+    folder.mkdir(parents=True, exist_ok=True)
+    names: dict[tuple[int, int], list[str]] = {}
+    for (dim, k), group in groups.items():
+        if not _ok(group):
+            continue
+        lat, rq = f"retrieval-latency-d{dim}-k{k}.png", f"retrieval-recall-qps-d{dim}-k{k}.png"
+        latency_plot(group, dim, k, folder / lat)
+        recall_qps_plot(group, dim, k, folder / rq)
+        names[(dim, k)] = [lat, rq]
+    return names

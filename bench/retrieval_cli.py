@@ -1,0 +1,143 @@
+"""`python -m bench retrieval`: top-k retrieval at scale, every backend against numpy and faiss.
+
+Generates clustered synthetic embeddings once per (candidates, dim), runs
+every contender in its own worker process, stores one record per setting
+(kind "retrieval") in --results, prints a summary and writes the report
+section (retrieval.md, plots/) there.
+
+Example:
+    python -m bench retrieval --candidates 10000 --dim 32 --k 10,100 --batch 1,100 \\
+        --impl numpy,faiss-flat,jax --results /tmp/retrieval
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import shlex
+from pathlib import Path
+
+from bench.errors import UsageError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_RESULTS = Path("results") / "retrieval"
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register the `retrieval` sub-command."""
+    p = subparsers.add_parser(
+        "retrieval", help="top-k retrieval at scale: every backend vs numpy and faiss",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 1)[1])
+    p.add_argument("--candidates", default="1682,10000,100000,1000000",
+                   help="comma list of candidate counts (default: %(default)s)")
+    p.add_argument("--dim", default="32,128", help="comma list of dims (default: %(default)s)")
+    p.add_argument("--k", default="10,100",
+                   help="comma list of top-k depths (default: %(default)s)")
+    p.add_argument("--batch", default="1,100,1000",
+                   help="comma list of queries per call (default: %(default)s)")
+    p.add_argument("--impl", default=None,
+                   help="comma list of contenders (default: every installed one; see --list)")
+    p.add_argument("--list", action="store_true", help="list the contenders and exit")
+    p.add_argument("--repeats", type=int, default=20,
+                   help="most timed calls per setting (default: %(default)s)")
+    p.add_argument("--min-calls", type=int, default=3,
+                   help="fewest timed calls per setting, even past --budget (default: %(default)s)")
+    p.add_argument("--budget", type=float, default=2.0,
+                   help="timed seconds per setting before calls stop (default: %(default)s)")
+    p.add_argument("--results", type=Path, default=DEFAULT_RESULTS,
+                   help="results directory (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="data seed (default: %(default)s)")
+    p.add_argument("--timeout", type=float, default=1800.0,
+                   help="seconds one contender may spend on one (candidates, dim) "
+                        "(default: %(default)s)")
+    p.add_argument("--no-report", action="store_true",
+                   help="do not write retrieval.md and plots into --results")
+    p.set_defaults(func=run)
+    return p
+
+
+def int_list(text: str, flag: str, minimum: int = 1) -> tuple[int, ...]:
+    """Parse a comma list of integers >= minimum, or raise a one-line UsageError."""
+    try:
+        values = tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise UsageError(f"{flag} takes a comma list of integers, got {text!r}") from None
+    if not values:
+        raise UsageError(f"{flag} is empty")
+    bad = [v for v in values if v < minimum]
+    if bad:
+        raise UsageError(f"{flag} values must be >= {minimum}, got {bad[0]}")
+    return tuple(dict.fromkeys(values))
+
+
+def build_plan(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    """Validate every flag (nothing written yet) and return the study's Plan."""
+    from bench.retrieval import contenders
+    from bench.retrieval.runner import Plan
+    from bench.store import check_results_dir
+
+    cands = int_list(args.candidates, "--candidates")
+    ks = int_list(args.k, "--k")
+    if max(ks) > min(cands):
+        raise UsageError(f"--k {max(ks)} exceeds the smallest --candidates {min(cands)}")
+    if args.repeats < 1 or args.min_calls < 1:
+        raise UsageError("--repeats and --min-calls must be >= 1")
+    for flag, value in (("--budget", args.budget), ("--timeout", args.timeout)):
+        if not (math.isfinite(value) and value > 0):
+            raise UsageError(f"{flag} must be a positive number, got {value}")
+    chosen = contenders.select(args.impl)
+    if not chosen:
+        raise UsageError("no retrieval contender is installed here")
+    check_results_dir(args.results)
+    return Plan(candidates=tuple(sorted(cands)), dims=int_list(args.dim, "--dim"), ks=ks,
+                batches=int_list(args.batch, "--batch"), contenders=tuple(chosen),
+                repeats=args.repeats, min_calls=min(args.min_calls, args.repeats),
+                budget_s=args.budget, seed=args.seed, timeout_s=args.timeout,
+                results_dir=args.results)
+
+
+def canonical_command(plan, args: argparse.Namespace) -> str:  # type: ignore[no-untyped-def]
+    """The command line that reproduces this study (stored in every record)."""
+    join = lambda xs: ",".join(map(str, xs))  # noqa: E731
+    argv = ["retrieval", "--candidates", join(plan.candidates), "--dim", join(plan.dims),
+            "--k", join(plan.ks), "--batch", join(plan.batches),
+            "--impl", join(c.name for c in plan.contenders), "--repeats", str(plan.repeats),
+            "--min-calls", str(plan.min_calls), "--budget", f"{plan.budget_s:g}",
+            "--seed", str(plan.seed), "--timeout", f"{plan.timeout_s:g}",
+            "--results", str(args.results)]
+    return "python -m bench " + shlex.join(argv)
+
+
+def _list() -> int:
+    from bench.retrieval.contenders import CONTENDERS
+
+    for c in CONTENDERS.values():
+        state = "installed" if c.installed() else f"missing {', '.join(c.missing())}"
+        print(f"{c.name:22} {'exact ' if c.exact else 'approx'} {state:12} {c.description}")
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the study, print the summary, write the report section."""
+    if args.list:
+        return _list()
+    plan = build_plan(args)
+    from tqdm import tqdm
+
+    from bench.retrieval.report import summary_text, write_section
+    from bench.retrieval.runner import run_study
+
+    command = canonical_command(plan, args)
+    with tqdm(total=plan.total(), desc="retrieval", unit="setting") as bar:
+        records = run_study(plan, progress=bar.update, command=command)
+    print(summary_text(records))
+    if not args.no_report:
+        from bench.store import ResultsStore
+
+        write_section(list(ResultsStore(plan.results_dir).iter_dicts()), plan.results_dir)
+        print(f"report section: {plan.results_dir / 'retrieval.md'}")
+    failed = sum(r["status"] != "ok" for r in records)
+    return 1 if failed else 0
