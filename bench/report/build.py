@@ -115,7 +115,7 @@ def _write_text(path: Path, text: str) -> Path:
 def _plots(g: GroupReport, plot_dir: Path) -> dict[str, Path]:
     layers = g.key.layer_sizes
     spec = g.key.spec_dict()
-    title = f"layers {layers}, {g.key.dataset}, {g.key.device} — {g.key.machine}"
+    title = f"layers {layers}\n{g.key.machine}, {g.key.device}, {g.key.dataset}"
     paths = {name: plot_dir / f"{g.slug}-{name}.png"
              for name in ("accuracy", "epoch-time", "retrieval-latency", "time-to-accuracy")}
     plots.accuracy_vs_epoch(g.summaries, f"Top-100 accuracy: {title}", layers,

@@ -17,6 +17,7 @@ matplotlib.use("Agg")  # no display, same pixels everywhere; before pyplot is im
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from bench.registry import REGISTRY  # noqa: E402
 from bench.report.summary import ImplSummary  # noqa: E402
@@ -37,7 +38,7 @@ def _save(fig: Figure, path: Path) -> None:
 
 def _new(title: str, xlabel: str, ylabel: str) -> tuple[Figure, plt.Axes]:
     fig, ax = plt.subplots(figsize=FIGSIZE)
-    ax.set_title(title, fontsize=10)
+    ax.set_title(title, fontsize=9)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.grid(True, alpha=0.3)
@@ -70,6 +71,7 @@ def accuracy_vs_epoch(summaries: dict[str, ImplSummary], title: str,
         color = _color(s.impl)
         ax.plot(c.x, mean, marker="o", ms=3, color=color, label=f"{s.impl} ({len(c.seeds)} seeds)")
         ax.fill_between(c.x, lo, hi, color=color, alpha=0.2, linewidth=0)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
     ref = REFERENCE_ACCURACY.get(layers)
     if ref is not None and epochs == 30:
         ax.plot([30], [ref], marker="*", ms=12, color="black", linestyle="none",

@@ -120,13 +120,18 @@ def group_key(rec: Mapping[str, Any]) -> GroupKey:
                     dataset_hash=str(dataset.get("content_hash") or "unknown"), spec=shared)
 
 
+def _dist_name(name: object) -> str:
+    """Normalised package name (PEP 503 style), so keras_rs and keras-rs are one package."""
+    return str(name).lower().replace("_", "-").replace(".", "-")
+
+
 def to_run(rec: Mapping[str, Any]) -> Run:
     """A `Run` from one stored record dict (bench/record.py schema, version 1)."""
     env = rec.get("environment") or {}
     info = rec.get("impl_info") or {}
     git = rec.get("git") or {}
-    versions = {str(k): str(v) for k, v in (env.get("packages") or {}).items() if v}
-    versions.update({str(k): str(v) for k, v in (info.get("versions") or {}).items() if v})
+    versions = {_dist_name(k): str(v) for k, v in (env.get("packages") or {}).items() if v}
+    versions.update({_dist_name(k): str(v) for k, v in (info.get("versions") or {}).items() if v})
     if env.get("python"):
         versions.setdefault("python", str(env["python"]))
     spec = rec.get("spec") or {}
