@@ -1,0 +1,73 @@
+"""`python -m bench retrieval`: bad input (in process) and a numpy + jax study (subprocess)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.cli import main
+from bench.store import ResultsStore
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("flags", [
+    ["--impl", "nmpy"],
+    ["--candidates", "1000,abc"],
+    ["--candidates", "0"],
+    ["--k", "5000", "--candidates", "2000"],
+    ["--batch", ""],
+    ["--budget", "-1"],
+    ["--timeout", "nan"],
+    ["--repeats", "0"],
+])
+def test_bad_input_one_line_exit_2_nothing_written(tmp_path, capsys, flags) -> None:
+    results = tmp_path / "res"
+    assert main(["retrieval", *flags, "--results", str(results)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1
+    assert not results.exists()
+
+
+def test_results_path_that_is_a_file_is_refused(tmp_path, capsys) -> None:
+    bad = tmp_path / "file"
+    bad.write_text("x")
+    assert main(["retrieval", "--impl", "numpy", "--results", str(bad)]) == 2
+    assert "not a directory" in capsys.readouterr().err
+
+
+def test_list_names_every_contender(capsys) -> None:
+    assert main(["retrieval", "--list"]) == 0
+    out = capsys.readouterr().out
+    for name in ("numpy", "faiss-flat", "faiss-ivf", "jax-blocked", "keras-torch-compile"):
+        assert name in out
+
+
+def _cli(*flags: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "bench", "retrieval", *flags], cwd=ROOT,
+                          capture_output=True, text=True, timeout=600)
+
+
+@pytest.mark.slow
+def test_numpy_and_jax_study_end_to_end(tmp_path) -> None:
+    """Exact contenders hit recall 1.0, records are stored, the report section is written."""
+    pytest.importorskip("jax")
+    results = tmp_path / "res"
+    proc = _cli("--candidates", "2000", "--dim", "16", "--k", "10", "--batch", "1,50",
+                "--impl", "numpy,jax,jax-blocked", "--repeats", "3", "--budget", "0.1",
+                "--results", str(results))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    records = list(ResultsStore(results).iter_dicts())
+    assert {(r["impl"], r["spec"]["batch"]) for r in records} == {
+        (i, b) for i in ("numpy", "jax", "jax-blocked") for b in (1, 50)}
+    for r in records:
+        assert r["status"] == "ok" and r["figures"]["recall"] == 1.0, r
+        assert r["impl_info"]["versions"]
+    assert "dim 16, k 10: QPS at batch 50" in proc.stdout
+    section = (results / "retrieval.md").read_text()
+    assert "### dim 16, k 10" in section
+    assert "python -m bench retrieval --candidates 2000" in section
+    assert (results / "plots" / "retrieval-latency-d16-k10.png").stat().st_size > 1000
