@@ -46,6 +46,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                         f"(default: {DEFAULT_MARGIN})")
     p.add_argument("--check", action="store_true",
                    help="exit 1 when any parity verdict is 'different'")
+    p.add_argument("--no-plots", action="store_true",
+                   help="write the markdown and CSV tables only (no matplotlib)")
     p.add_argument("--pytest-benchmark", type=Path, action="append", default=[], metavar="FILE",
                    help="a pytest-benchmark JSON file to tabulate too (repeatable)")
     p.add_argument("--export-pytest-benchmark", type=Path, default=None, metavar="FILE",
@@ -87,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     records = list(ResultsStore(args.results).iter_dicts())
     report = build.build(records, args.results, baseline=args.baseline, margin=args.margin,
                          pytest_files=list(args.pytest_benchmark))
-    written = build.write(report, out)
+    written = build.write(report, out, with_plots=not args.no_plots)
     print(f"report: {len(report.groups)} comparable group(s) from {len(records)} record(s); "
           f"wrote {len(written)} file(s) under {out}")
     for g in report.groups:

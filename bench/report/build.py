@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.report import plots, pytest_bench, shared_start
+from bench.report import pytest_bench, shared_start
 from bench.report.parity import DEFAULT_BASELINE, DEFAULT_MARGIN, DIFFERENT, Verdict, verdict
 from bench.report.runs import Grouped, GroupKey, Run, group_records
 from bench.report.summary import ImplSummary, summarize_group
@@ -113,6 +113,8 @@ def _write_text(path: Path, text: str) -> Path:
 
 
 def _plots(g: GroupReport, plot_dir: Path) -> dict[str, Path]:
+    from bench.report import plots  # matplotlib: imported only when plots are drawn
+
     layers = g.key.layer_sizes
     spec = g.key.spec_dict()
     title = f"layers {layers}\n{g.key.machine}, {g.key.device}, {g.key.dataset}"
@@ -146,18 +148,21 @@ def _retrieval_at_scale(report: Report, out: Path) -> str:
     return str(module.write_section(records, out))
 
 
-def write(report: Report, out: Path) -> list[Path]:
-    """Write README.md, the CSVs and the plots under `out`; returns the paths written."""
+def write(report: Report, out: Path, with_plots: bool = True) -> list[Path]:
+    """Write README.md, the CSVs and (unless `with_plots` is False) the plots under `out`.
+
+    Returns the paths written (the retrieval section's own files aside).
+    """
     from bench.report import markdown
 
     out.mkdir(parents=True, exist_ok=True)
-    plot_dir = out / "plots"
-    plot_dir.mkdir(exist_ok=True)
     written: list[Path] = []
-    plot_paths = {}
-    for g in report.groups:
-        plot_paths[g.slug] = _plots(g, plot_dir)
-        written += plot_paths[g.slug].values()
+    plot_paths: dict[str, dict[str, Path]] = {}
+    if with_plots:
+        (out / "plots").mkdir(exist_ok=True)
+        for g in report.groups:
+            plot_paths[g.slug] = _plots(g, out / "plots")
+            written += plot_paths[g.slug].values()
     kinds = ["training", "retrieval_latency", "parity"]
     for i, kind in enumerate(kinds):
         rows = [(g.csv_fields(), g.tables[i]) for g in report.groups]

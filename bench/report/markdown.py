@@ -144,7 +144,7 @@ def render(report: Report, out: Path, plot_paths: dict[str, dict[str, Path]],
     """The whole README as text (ends with a newline)."""
     lines = _header(report, out) + _glance(report) + _method(report) + _left_out(report)
     for g in report.groups:
-        lines += _group(g, report, plot_paths[g.slug], out)
+        lines += _group(g, report, plot_paths.get(g.slug, {}), out)
     lines += _shared_start(report)
     if retrieval_section:  # bench.retrieval.report's own section, plots beside ours
         lines += ["", retrieval_section.rstrip("\n")]

@@ -35,7 +35,7 @@ def _export(tmp_path: Path) -> tuple[Path, Path]:
                           study({"keras-jax": [0.3, 0.31], "jax": [0.3, 0.31]}))
     exported = tmp_path / "bench.json"
     assert main(["report", "--results", str(results),
-                 "--export-pytest-benchmark", str(exported)]) == 0
+                 "--export-pytest-benchmark", str(exported), "--no-plots"]) == 0
     return results, exported
 
 
@@ -66,7 +66,7 @@ def test_export_loads_with_pytest_benchmark_compare(tmp_path: Path) -> None:
 
 def test_report_imports_pytest_benchmark_json_round_trip(tmp_path: Path) -> None:
     results, exported = _export(tmp_path)
-    assert main(["report", "--results", str(results), "--pytest-benchmark",
+    assert main(["report", "--results", str(results), "--no-plots", "--pytest-benchmark",
                  str(exported)]) == 0
     text = (results / "README.md").read_text()
     assert "## pytest-benchmark" in text

@@ -53,7 +53,7 @@ def test_report_writes_tables_csv_and_plots(tmp_path: Path, capsys) -> None:
 
 def test_training_csv_has_ratios_to_the_baseline_on_the_same_machine(tmp_path: Path) -> None:
     results = write_study(tmp_path / "r", _records())
-    main(["report", "--results", str(results)])
+    main(["report", "--results", str(results), "--no-plots"])
     rows = list(csv.DictReader(io.StringIO((results / "training.csv").read_text())))
     depth1 = {r["impl"]: r for r in rows if r["layer_sizes"] == "32"
               and r["machine"].startswith("Test CPU")}
@@ -82,10 +82,10 @@ def test_rerun_is_byte_identical_whatever_the_append_order(tmp_path: Path) -> No
 
 def test_check_exits_nonzero_only_on_a_different_verdict(tmp_path: Path, capsys) -> None:
     same = write_study(tmp_path / "same", _records())
-    assert main(["report", "--results", str(same), "--check"]) == 0
+    assert main(["report", "--results", str(same), "--check", "--no-plots"]) == 0
     differ = write_study(tmp_path / "differ", _records(torch_gap=0.05))
-    assert main(["report", "--results", str(differ)]) == 0  # without --check: report only
-    assert main(["report", "--results", str(differ), "--check"]) == 1
+    assert main(["report", "--results", str(differ), "--no-plots"]) == 0  # report only
+    assert main(["report", "--results", str(differ), "--check", "--no-plots"]) == 1
     assert "torch vs keras-jax" in capsys.readouterr().out
     assert "**different**" in (differ / "README.md").read_text()
 
@@ -94,7 +94,7 @@ def test_out_dir_and_baseline_options(tmp_path: Path) -> None:
     results = write_study(tmp_path / "r", _records())
     out = tmp_path / "elsewhere"
     assert main(["report", "--results", str(results), "--out", str(out),
-                 "--baseline", "jax"]) == 0
+                 "--baseline", "jax", "--no-plots"]) == 0
     assert not (results / "README.md").exists()
     text = (out / "README.md").read_text()
     assert "Baseline: **jax**" in text and "keras-jax vs jax" not in text
@@ -122,8 +122,16 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path: Path, capsys,
 def test_defaults_read_results_runs_and_write_results(tmp_path: Path, monkeypatch) -> None:
     write_study(tmp_path / "results" / "runs", _records())
     monkeypatch.chdir(tmp_path)
-    assert main(["report"]) == 0
+    assert main(["report", "--no-plots"]) == 0
     text = (tmp_path / "results" / "README.md").read_text()
     assert "records in [runs/records.jsonl](runs/records.jsonl)" in text
     assert (tmp_path / "results" / "training.csv").is_file()
     assert not (tmp_path / "results" / "runs" / "README.md").exists()
+
+
+def test_no_plots_writes_tables_only(tmp_path: Path) -> None:
+    results = write_study(tmp_path / "r", _records())
+    assert main(["report", "--results", str(results), "--no-plots"]) == 0
+    assert not (results / "plots").exists()
+    assert "![" not in (results / "README.md").read_text()
+    assert (results / "parity.csv").is_file()

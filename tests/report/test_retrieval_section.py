@@ -26,7 +26,7 @@ def test_retrieval_records_are_handed_over_and_embedded(tmp_path: Path, monkeypa
     _fake_section_module(monkeypatch, calls)
     recs = study({"keras-jax": [0.3]}) + [{"run_id": "r1", "kind": "retrieval", "status": "ok"}]
     results = write_study(tmp_path / "r", recs)
-    assert main(["report", "--results", str(results)]) == 0
+    assert main(["report", "--no-plots", "--results", str(results)]) == 0
     assert calls == [(["r1"], results)]
     text = (results / "README.md").read_text()
     assert "FAKE SECTION" in text
@@ -37,6 +37,6 @@ def test_no_retrieval_records_no_call(tmp_path: Path, monkeypatch) -> None:
     calls: list = []
     _fake_section_module(monkeypatch, calls)
     results = write_study(tmp_path / "r", study({"keras-jax": [0.3]}))
-    assert main(["report", "--results", str(results)]) == 0
+    assert main(["report", "--no-plots", "--results", str(results)]) == 0
     assert calls == []
     assert "No retrieval-at-scale records" in (results / "README.md").read_text()

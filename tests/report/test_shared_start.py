@@ -26,7 +26,7 @@ def _results(tmp_path: Path, pairs: list[dict]) -> Path:
 
 def test_shared_start_result_is_shown_and_written_as_csv(tmp_path: Path) -> None:
     results = _results(tmp_path, [_pair("jax", "equivalent", None)])
-    assert main(["report", "--results", str(results), "--check"]) == 0
+    assert main(["report", "--no-plots", "--results", str(results), "--check"]) == 0
     text = (results / "README.md").read_text()
     assert "20 steps from the shared initial weights of seed 0" in text
     assert "| jax | keras-jax | 3.00e-07 (tol 1.00e-05) | – |" in text
@@ -36,7 +36,7 @@ def test_shared_start_result_is_shown_and_written_as_csv(tmp_path: Path) -> None
 def test_a_different_shared_start_pair_fails_check(tmp_path: Path, capsys) -> None:
     results = _results(tmp_path, [_pair("jax", "equivalent", None),
                                   _pair("torch", "different", 7)])
-    assert main(["report", "--results", str(results), "--check"]) == 1
+    assert main(["report", "--no-plots", "--results", str(results), "--check"]) == 1
     assert "torch vs keras-jax (shared-start steps)" in capsys.readouterr().out
     assert "| torch | keras-jax | 2.00e-03 (tol 1.00e-05) | 7 |" in \
         (results / "README.md").read_text()
@@ -44,6 +44,6 @@ def test_a_different_shared_start_pair_fails_check(tmp_path: Path, capsys) -> No
 
 def test_malformed_shared_start_file_is_a_usage_error(tmp_path: Path, capsys) -> None:
     results = _results(tmp_path, [{"impl": "jax"}])
-    assert main(["report", "--results", str(results)]) == 2
+    assert main(["report", "--no-plots", "--results", str(results)]) == 2
     assert FILE_NAME in capsys.readouterr().err
     assert not (results / "README.md").exists()
