@@ -36,12 +36,14 @@ def _header(report: Report, out: Path) -> list[str]:
 
 def _glance(report: Report) -> list[str]:
     rows = [{"layers": str(g.key.layer_sizes), "group": g.slug, "impl": v.impl,
-             "verdict": v.verdict} for g in report.groups for v in g.verdicts]
+             "machine": f"{g.key.machine}, {g.key.device}", "verdict": v.verdict}
+            for g in report.groups for v in g.verdicts]
     if not rows:
         return ["", "## Verdicts at a glance", "", "No verdicts: no group has the baseline "
                 "and another implementation."]
     t = Table("glance", [Column("layers", lambda r: r["layers"]),
                          Column("group", lambda r: f"[{r['group']}](#{r['group']})"),
+                         Column("machine", lambda r: r["machine"]),
                          Column("impl", lambda r: r["impl"]),
                          Column(f"vs {report.baseline}", lambda r: f"**{r['verdict']}**")], rows)
     return ["", "## Verdicts at a glance", "", t.markdown()]
@@ -62,7 +64,9 @@ def _method(report: Report) -> list[str]:
         "`equivalent` when the 90% interval of the difference lies inside the margin; "
         "`different` when the 95% interval excludes zero and the estimated difference is at "
         "least the margin; otherwise `inconclusive (need more seeds)`. Seeds are paired "
-        "when both sides ran the same seeds (they start from the same weights), else Welch.",
+        "when both sides ran the same seeds (they start from the same weights), else Welch. "
+        "For an inconclusive verdict, `seeds to settle it` is how many seeds per side would "
+        "make the test pass if the observed difference and spread held.",
         "- " + MARGIN_RATIONALE.format(margin=report.margin),
         "- **Top-100 agreement** is the smallest share, over runs, of the implementation's own "
         "top-100 lists equal to numpy's brute force on the same embeddings.",

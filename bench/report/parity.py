@@ -57,6 +57,7 @@ class Verdict:
     ci90: tuple[float, float]
     baseline_sd: float  # seed-to-seed SD of the baseline's final accuracy
     separation: str  # where the curves part ("" unless different)
+    seeds_needed: int | None  # inconclusive only: seeds per side that would likely settle it
 
 
 def classify(cmp: Comparison, margin: float, alpha: float = ALPHA) -> str:
@@ -69,6 +70,27 @@ def classify(cmp: Comparison, margin: float, alpha: float = ALPHA) -> str:
     if not math.isnan(p_diff) and p_diff < alpha and abs(cmp.diff) >= margin:
         return DIFFERENT
     return INCONCLUSIVE
+
+
+def seeds_needed(cmp: Comparison, margin: float, limit: int = 200) -> int | None:
+    """Seeds per side at which TOST would pass if the observed difference and spread held.
+
+    None when the observed difference is already at least the margin (more seeds
+    cannot make it equivalent), when the spread is unknown, or beyond `limit`.
+    """
+    gap = margin - abs(cmp.diff)
+    if math.isnan(cmp.se) or math.isnan(cmp.diff) or gap <= 0:
+        return None
+    if cmp.design == "paired":
+        sd, n0 = cmp.se * math.sqrt(cmp.n_a), cmp.n_a  # SD of the per-seed differences
+    else:
+        sd, n0 = cmp.se / math.sqrt(1 / cmp.n_a + 1 / cmp.n_b), max(cmp.n_a, cmp.n_b)
+    for n in range(max(n0, 2), limit + 1):
+        df, se = (n - 1, sd / math.sqrt(n)) if cmp.design == "paired" else \
+            (2 * n - 2, sd * math.sqrt(2 / n))
+        if t_ppf(1 - ALPHA, df) * se < gap:
+            return n
+    return None
 
 
 def compare_seeds(a: dict[int, float], b: dict[int, float]) -> Comparison:
@@ -127,4 +149,5 @@ def verdict(s: ImplSummary, base: ImplSummary, margin: float = DEFAULT_MARGIN) -
         p_tost=cmp.tost_p(margin), p_diff=cmp.difference_p(), ci90=cmp.interval(0.90),
         baseline_sd=sd,
         separation=_separation_text(s, base) if result == DIFFERENT else "",
+        seeds_needed=seeds_needed(cmp, margin) if result == INCONCLUSIVE else None,
     )

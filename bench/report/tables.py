@@ -154,7 +154,7 @@ def parity_table(verdicts: Sequence[Verdict], summaries: dict[str, ImplSummary])
             "design": c.design, "diff_mean": c.diff, "diff_ci90_low": v.ci90[0],
             "diff_ci90_high": v.ci90[1], "margin": v.margin, "p_tost": v.p_tost,
             "p_difference": v.p_diff, "baseline_seed_sd": v.baseline_sd, "verdict": v.verdict,
-            "separation": v.separation,
+            "separation": v.separation, "seeds_needed": v.seeds_needed,
             "retrieve_agreement_min": summaries[v.impl].retrieve_agreement,
         })
     cols = [
@@ -168,9 +168,23 @@ def parity_table(verdicts: Sequence[Verdict], summaries: dict[str, ImplSummary])
         Column("baseline seed SD", lambda r: num(r["baseline_seed_sd"], 4)),
         Column("verdict", lambda r: f"**{r['verdict']}**"),
         Column("where they part", lambda r: r["separation"] or "–"),
+        Column("seeds to settle it", _seeds_cell),
         Column("top-100 agreement", lambda r: num(r["retrieve_agreement_min"], 4)),
     ]
     return Table("parity", cols, rows)
+
+
+def _seeds_cell(r: Row) -> str:
+    """For inconclusive verdicts: about how many seeds per side would give a verdict."""
+    if r["verdict"] != "inconclusive (need more seeds)":
+        return "–"
+    if min(r["seeds"], r["baseline_seeds"]) < 2:
+        return "≥2 per side to estimate the spread"
+    if r["seeds_needed"]:
+        return f"≈{r['seeds_needed']} per side"
+    if abs(r["diff_mean"]) >= r["margin"]:
+        return "|Δ| ≥ margin: more seeds may show it different"
+    return "over 200 per side at this spread"
 
 
 def _signed(x: float) -> str:

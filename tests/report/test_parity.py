@@ -82,3 +82,19 @@ def test_different_verdict_says_where_curves_part() -> None:
     assert v.verdict == DIFFERENT
     assert "accuracy intervals part at epoch" in v.separation
     assert v.ci90[1] == pytest.approx(-0.05)
+
+
+def test_seeds_needed_for_an_inconclusive_verdict() -> None:
+    from bench.report.parity import seeds_needed
+    from bench.stats import t_ppf
+
+    cmp = Comparison("paired", 3, 3, diff=0.002, se=0.004, df=2)  # SD of differences ~0.0069
+    assert classify(cmp, 0.01) == INCONCLUSIVE
+    n = seeds_needed(cmp, 0.01)
+    assert n is not None and n > 3
+    sd = 0.004 * 3 ** 0.5
+    assert t_ppf(0.95, n - 1) * sd / n ** 0.5 < 0.008  # enough at n ...
+    assert t_ppf(0.95, n - 2) * sd / (n - 1) ** 0.5 >= 0.008  # ... and not at n - 1
+    assert seeds_needed(Comparison("paired", 3, 3, diff=0.02, se=0.004, df=2), 0.01) is None
+    assert seeds_needed(Comparison("welch", 1, 3, diff=0.0, se=float("nan"),
+                                   df=float("nan")), 0.01) is None

@@ -135,3 +135,17 @@ def test_no_plots_writes_tables_only(tmp_path: Path) -> None:
     assert not (results / "plots").exists()
     assert "![" not in (results / "README.md").read_text()
     assert (results / "parity.csv").is_file()
+
+
+def test_report_never_imports_a_framework(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    results = write_study(tmp_path / "r", _records())
+    code = ("import sys; from bench.cli import main; "
+            f"rc = main(['report', '--results', {str(results)!r}]); "
+            "mods = sorted({m.split('.')[0] for m in sys.modules} & "
+            "{'jax', 'torch', 'tensorflow', 'keras', 'keras_rs'}); print(rc, mods)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300, cwd=Path(__file__).resolve().parents[2])
+    assert proc.stdout.strip().splitlines()[-1] == "0 []", proc.stderr
