@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_RESULTS = Path("results") / "runs"  # where `python -m bench run` stores records
 DEFAULT_OUT = Path("results")  # the committed report: results/README.md
+DEFAULT_RETRIEVAL = Path("results") / "retrieval"  # where `bench retrieval` stores records
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -46,6 +47,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                         f"(default: {DEFAULT_MARGIN})")
     p.add_argument("--check", action="store_true",
                    help="exit 1 when any parity verdict is 'different'")
+    p.add_argument("--retrieval-results", type=Path, default=None, metavar="DIR",
+                   help=f"`bench retrieval`'s results dir to include (default: "
+                        f"{DEFAULT_RETRIEVAL} with the default --results, when it exists)")
     p.add_argument("--no-plots", action="store_true",
                    help="write the markdown and CSV tables only (no matplotlib)")
     p.add_argument("--pytest-benchmark", type=Path, action="append", default=[], metavar="FILE",
@@ -54,6 +58,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                    help="also write the ok runs' epoch timings as pytest-benchmark JSON")
     p.set_defaults(func=run)
     return p
+
+
+def _retrieval_dir(args: argparse.Namespace) -> Path | None:
+    """The retrieval store to include, or None; UsageError when a given one is unreadable."""
+    given: Path | None = args.retrieval_results
+    if given is None:
+        default = DEFAULT_RETRIEVAL / RECORDS_FILE
+        return DEFAULT_RETRIEVAL if args.results == DEFAULT_RESULTS and default.is_file() \
+            else None
+    if not (given / RECORDS_FILE).is_file():
+        raise UsageError(f"no {RECORDS_FILE} in --retrieval-results {given}")
+    return given
 
 
 def _validate(args: argparse.Namespace) -> Path:
@@ -84,11 +100,14 @@ def _validate(args: argparse.Namespace) -> Path:
 def run(args: argparse.Namespace) -> int:
     """Build and write the report; 1 under --check when any verdict is `different`."""
     out = _validate(args)
+    retrieval_dir = _retrieval_dir(args)  # its errors too come before anything is written
     from bench.report import build, pytest_bench  # matplotlib loads here, not at CLI start
 
     records = list(ResultsStore(args.results).iter_dicts())
+    retrieval = list(ResultsStore(retrieval_dir).iter_dicts()) if retrieval_dir else []
     report = build.build(records, args.results, baseline=args.baseline, margin=args.margin,
-                         pytest_files=list(args.pytest_benchmark))
+                         pytest_files=list(args.pytest_benchmark),
+                         retrieval_records=[r for r in retrieval if r.get("kind") == "retrieval"])
     written = build.write(report, out, with_plots=not args.no_plots)
     print(f"report: {len(report.groups)} comparable group(s) from {len(records)} record(s); "
           f"wrote {len(written)} file(s) under {out}")

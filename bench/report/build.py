@@ -22,6 +22,8 @@ from bench.report.tables import Table, csv_text, parity_table, retrieval_table, 
 
 log = logging.getLogger(__name__)
 
+RETRIEVAL_DIR = "retrieval"  # bench.retrieval.report's section, under the report directory
+
 
 @dataclass
 class GroupReport:
@@ -67,6 +69,7 @@ class Report:
     results_dir: Path
     pytest_docs: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     record_count: int = 0
+    retrieval_records: list[dict[str, Any]] = field(default_factory=list)
 
     def different(self) -> list[str]:
         """Every `different` verdict, as "impl vs baseline (layers)" lines."""
@@ -88,7 +91,8 @@ def _group_report(key: GroupKey, runs: list[Run], baseline: str, margin: float) 
 
 
 def build(records: list[dict[str, Any]], results_dir: Path, baseline: str = DEFAULT_BASELINE,
-          margin: float = DEFAULT_MARGIN, pytest_files: list[Path] | None = None) -> Report:
+          margin: float = DEFAULT_MARGIN, pytest_files: list[Path] | None = None,
+          retrieval_records: list[dict[str, Any]] | None = None) -> Report:
     """Compute the report from stored record dicts.
 
     Args:
@@ -97,13 +101,16 @@ def build(records: list[dict[str, Any]], results_dir: Path, baseline: str = DEFA
         baseline: implementation every ratio and verdict is relative to.
         margin: equivalence margin on final top-100 accuracy (absolute).
         pytest_files: pytest-benchmark JSON files to tabulate as well.
+        retrieval_records: records of `bench retrieval`'s own store (kind "retrieval"),
+            added to any found among `records`.
     """
     grouped = group_records(records)
     groups = [_group_report(k, runs, baseline, margin) for k, runs in grouped.sorted_groups()]
     docs = [(p.name, pytest_bench.load(p)) for p in sorted(pytest_files or [])]
     return Report(baseline=baseline, margin=margin, grouped=grouped, groups=groups,
                   shared_start=shared_start.load(results_dir), results_dir=results_dir,
-                  pytest_docs=docs,
+                  pytest_docs=docs, retrieval_records=[
+                      *grouped.other_kinds.get("retrieval", []), *(retrieval_records or [])],
                   record_count=len(records))
 
 
@@ -130,22 +137,24 @@ def _plots(g: GroupReport, plot_dir: Path) -> dict[str, Path]:
     return paths
 
 
-def _retrieval_at_scale(report: Report, out: Path) -> str:
-    """bench.retrieval.report's section for kind="retrieval" records ("" when none or absent).
+def _retrieval_at_scale(report: Report, out: Path) -> Path | None:
+    """bench.retrieval.report's section for the kind="retrieval" records, under out/retrieval.
 
-    It writes `<out>/retrieval.md` and `<out>/plots/retrieval-*.png` itself.
+    It writes `retrieval.md` and `plots/retrieval-*.png` there itself (where
+    `bench retrieval` writes them by default); None when there is nothing to show.
     """
-    records = report.grouped.other_kinds.get("retrieval", [])
+    records = report.retrieval_records
     if not records:
-        return ""
+        return None
     try:
         module = importlib.import_module("bench.retrieval.report")
     except ModuleNotFoundError as exc:
         if exc.name not in ("bench.retrieval", "bench.retrieval.report"):
             raise
         log.info("bench.retrieval.report not installed: retrieval-at-scale section skipped")
-        return ""
-    return str(module.write_section(records, out))
+        return None
+    module.write_section(records, out / RETRIEVAL_DIR)
+    return out / RETRIEVAL_DIR / "retrieval.md"
 
 
 def write(report: Report, out: Path, with_plots: bool = True) -> list[Path]:
@@ -174,6 +183,8 @@ def write(report: Report, out: Path, with_plots: bool = True) -> list[Path]:
         pt = pytest_bench.table(report.pytest_docs)
         written.append(_write_text(out / "pytest_benchmark.csv", csv_text([({}, pt)])))
     section = _retrieval_at_scale(report, out)
+    if section is not None:
+        written.append(section)
     text = markdown.render(report, out, plot_paths, section)
     written.append(_write_text(out / "README.md", text))
     return written

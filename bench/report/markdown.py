@@ -144,17 +144,19 @@ def _rel(path: Path, out: Path) -> str:
 
 
 def render(report: Report, out: Path, plot_paths: dict[str, dict[str, Path]],
-           retrieval_section: str) -> str:
+           retrieval_section: Path | None) -> str:
     """The whole README as text (ends with a newline)."""
     lines = _header(report, out) + _glance(report) + _method(report) + _left_out(report)
     for g in report.groups:
         lines += _group(g, report, plot_paths.get(g.slug, {}), out)
     lines += _shared_start(report)
-    if retrieval_section:  # bench.retrieval.report's own section, plots beside ours
-        lines += ["", retrieval_section.rstrip("\n")]
+    lines += ["", "## Top-k retrieval at scale", ""]
+    if retrieval_section is not None:
+        link = _rel(retrieval_section, out)
+        lines.append(f"{len(report.retrieval_records)} retrieval record(s) from "
+                     f"`python -m bench retrieval`: tables and plots in [{link}]({link}).")
     else:
-        lines += ["", "## Top-k retrieval at scale", "",
-                  "No retrieval-at-scale records (`python -m bench retrieval`) in this store."]
+        lines.append("No retrieval-at-scale records (`python -m bench retrieval`) given.")
     if report.pytest_docs:
         lines += ["", "## pytest-benchmark", "", pytest_bench.table(report.pytest_docs).markdown()]
     return "\n".join(lines) + "\n"
