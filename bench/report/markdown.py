@@ -158,5 +158,7 @@ def render(report: Report, out: Path, plot_paths: dict[str, dict[str, Path]],
     else:
         lines.append("No retrieval-at-scale records (`python -m bench retrieval`) given.")
     if report.pytest_docs:
-        lines += ["", "## pytest-benchmark", "", pytest_bench.table(report.pytest_docs).markdown()]
+        lines += ["", "## pytest-benchmark", ""]
+        lines += [f"- {line}" for line in pytest_bench.provenance(report.pytest_docs)]
+        lines += ["", pytest_bench.table(report.pytest_docs).markdown()]
     return "\n".join(lines) + "\n"

@@ -121,6 +121,21 @@ def load(path: Path) -> dict[str, Any]:
     return doc
 
 
+def provenance(docs: Sequence[tuple[str, dict[str, Any]]]) -> list[str]:
+    """One line per file: where and when it was measured (machine, python, commit, date)."""
+    lines = []
+    for source, doc in docs:
+        mi, ci = doc.get("machine_info") or {}, doc.get("commit_info") or {}
+        cpu = mi.get("cpu") if isinstance(mi.get("cpu"), dict) else {}
+        machine = cpu.get("brand_raw") or mi.get("processor") or mi.get("machine") or "?"
+        dirty = " (dirty)" if ci.get("dirty") else ""
+        system = f"{mi['system']}, " if mi.get("system") else ""
+        lines.append(f"{source}: machine {machine}, {system}python "
+                     f"{mi.get('python_version', '?')}, commit {ci.get('id', '?')}{dirty}, "
+                     f"pytest-benchmark {doc.get('version', '?')}, {doc.get('datetime', '?')}")
+    return lines
+
+
 def table(docs: Sequence[tuple[str, dict[str, Any]]]) -> Table:
     """Rows per benchmark of each (source name, document): times shown in ms."""
     rows = []

@@ -83,3 +83,21 @@ def test_import_rejects_files_that_are_not_pytest_benchmark(tmp_path: Path) -> N
     bad.write_text("{not json")
     with pytest.raises(UsageError, match="cannot read"):
         pytest_bench.load(bad)
+
+
+def test_report_reads_a_file_pytest_benchmark_itself_wrote(tmp_path: Path) -> None:
+    pytest.importorskip("pytest_benchmark")
+    (tmp_path / "test_tiny.py").write_text(
+        "def test_sum(benchmark):\n    benchmark(sum, range(100))\n")
+    saved = tmp_path / "saved.json"
+    proc = subprocess.run([sys.executable, "-m", "pytest", "test_tiny.py", "-q",
+                           "-p", "no:cacheprovider", "--benchmark-only",
+                           "--benchmark-max-time=0.01", f"--benchmark-json={saved}"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    results = write_study(tmp_path / "results", study({"keras-jax": [0.3]}))
+    assert main(["report", "--results", str(results), "--no-plots",
+                 "--pytest-benchmark", str(saved)]) == 0
+    text = (results / "README.md").read_text()
+    assert "| saved.json | test_sum |" in text
+    assert "- saved.json: machine " in text
