@@ -127,8 +127,8 @@ def _plots(g: GroupReport, plot_dir: Path) -> dict[str, Path]:
     title = f"layers {layers}\n{g.key.machine}, {g.key.device}, {g.key.dataset}"
     paths = {name: plot_dir / f"{g.slug}-{name}.png"
              for name in ("accuracy", "epoch-time", "retrieval-latency", "time-to-accuracy")}
-    plots.accuracy_vs_epoch(g.summaries, f"Top-100 accuracy: {title}", layers,
-                            int(spec.get("epochs", 0)), paths["accuracy"])
+    plots.accuracy_vs_epoch(g.summaries, f"Top-100 accuracy: {title}", spec,
+                            paths["accuracy"])
     plots.epoch_time(g.summaries, f"Steady-state epoch time: {title}", paths["epoch-time"])
     plots.retrieval_latency(g.summaries, f"Top-100 retrieval: {title}",
                             paths["retrieval-latency"])

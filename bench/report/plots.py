@@ -26,8 +26,10 @@ FIGSIZE = (7.0, 4.5)  # inches
 DPI = 100
 _COLORS = [plt.get_cmap("tab10")(i)[:3] for i in range(10)]  # fixed qualitative palette
 
-# The keras-io reference program's published top-100 accuracy after 30 epochs.
+# The keras-io reference program's published top-100 accuracy, and the spec it used.
 REFERENCE_ACCURACY = {(32,): 0.310, (64, 32): 0.309, (128, 64, 32): 0.301}
+REFERENCE_SPEC = {"epochs": 30, "batch_size": 1000, "learning_rate": 0.05, "embedding_dim": 32,
+                  "top_k": 100, "dataset": "ml-100k"}
 
 
 def _save(fig: Figure, path: Path) -> None:
@@ -60,8 +62,11 @@ def _band(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def accuracy_vs_epoch(summaries: dict[str, ImplSummary], title: str,
-                      layers: tuple[int, ...], epochs: int, path: Path) -> None:
-    """Mean validation top-100 accuracy per epoch per impl, band = min-max over seeds."""
+                      spec: dict[str, object], path: Path) -> None:
+    """Mean validation top-100 accuracy per epoch per impl, band = min-max over seeds.
+
+    The reference program's published figure is marked when the spec is its spec.
+    """
     fig, ax = _new(title, "epoch", "top-100 accuracy (test, 5-star)")
     for s in summaries.values():
         c = s.accuracy_curve()
@@ -72,8 +77,8 @@ def accuracy_vs_epoch(summaries: dict[str, ImplSummary], title: str,
         ax.plot(c.x, mean, marker="o", ms=3, color=color, label=f"{s.impl} ({len(c.seeds)} seeds)")
         ax.fill_between(c.x, lo, hi, color=color, alpha=0.2, linewidth=0)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
-    ref = REFERENCE_ACCURACY.get(layers)
-    if ref is not None and epochs == 30:
+    ref = REFERENCE_ACCURACY.get(tuple(spec.get("layer_sizes") or ()))  # type: ignore[arg-type]
+    if ref is not None and all(spec.get(k) == v for k, v in REFERENCE_SPEC.items()):
         ax.plot([30], [ref], marker="*", ms=12, color="black", linestyle="none",
                 label="keras-io reference (30 epochs)")
     ax.legend(fontsize=8)

@@ -126,7 +126,7 @@ def provenance(docs: Sequence[tuple[str, dict[str, Any]]]) -> list[str]:
     lines = []
     for source, doc in docs:
         mi, ci = doc.get("machine_info") or {}, doc.get("commit_info") or {}
-        cpu = mi.get("cpu") if isinstance(mi.get("cpu"), dict) else {}
+        cpu: dict[str, Any] = mi["cpu"] if isinstance(mi.get("cpu"), dict) else {}
         machine = cpu.get("brand_raw") or mi.get("processor") or mi.get("machine") or "?"
         dirty = " (dirty)" if ci.get("dirty") else ""
         system = f"{mi['system']}, " if mi.get("system") else ""
