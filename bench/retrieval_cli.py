@@ -5,9 +5,15 @@ every contender in its own worker process, stores one record per setting
 (kind "retrieval") in --results, prints a summary and writes the report
 section (retrieval.md, plots/) there.
 
-Example:
+Examples:
+    python -m bench retrieval --list
     python -m bench retrieval --candidates 10000 --dim 32 --k 10,100 --batch 1,100 \\
         --impl numpy,faiss-flat,jax --results /tmp/retrieval
+
+CI's small version (tests/retrieval/test_ci_small.py runs it with one
+contender per framework, about a minute on 2 cores):
+    python -m bench retrieval --candidates 10000 --dim 32 --k 10,100 --batch 1,100 \\
+        --repeats 5 --min-calls 2 --budget 0.2 --results /tmp/retrieval-ci
 """
 
 from __future__ import annotations

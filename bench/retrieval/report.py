@@ -145,7 +145,7 @@ def _groups(recs: list[Mapping[str, Any]]) -> dict[tuple[int, int], list[Mapping
 
 
 def _provenance(recs: list[Mapping[str, Any]], command: str | None) -> list[str]:
-    commands = sorted({r.get("command") for r in recs if r.get("command")})
+    commands = sorted({str(r["command"]) for r in recs if r.get("command")})
     if command:
         commands = [command]
     env = recs[0].get("environment", {})

@@ -21,14 +21,51 @@ def top_k_rows(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     return np.take_along_axis(part, order, axis=1), np.take_along_axis(part_scores, order, axis=1)
 
 
+def merge_candidates(ids: np.ndarray, scores: np.ndarray, rows: np.ndarray,
+                     new_ids: np.ndarray, new_scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's best k of its current (B, k) list plus the new (row, id, score) triples.
+
+    One lexsort over every entry: by row, then score descending, then id ascending
+    (ties go to the lower id); the first k of each row are kept.
+    """
+    b, k = ids.shape
+    all_rows = np.concatenate([np.repeat(np.arange(b), k), rows])
+    all_ids = np.concatenate([ids.ravel(), new_ids])
+    all_scores = np.concatenate([scores.ravel(), new_scores])
+    order = np.lexsort((all_ids, -all_scores, all_rows))
+    sorted_rows = all_rows[order]
+    rank = np.arange(len(order)) - np.searchsorted(sorted_rows, np.arange(b))[sorted_rows]
+    keep = order[rank < k]  # row-major, best first: k per row
+    return all_ids[keep].reshape(b, k), all_scores[keep].reshape(b, k)
+
+
+def streaming_top_k(queries: np.ndarray, candidates: np.ndarray, k: int,
+                    block: int) -> np.ndarray:
+    """(B, k) exact top-k rows, scoring `block` candidates at a time.
+
+    The first block's top k (argpartition) sets each query's running k-th best
+    score; in every later block only the scores above it (np.nonzero of one
+    comparison, usually a handful) are merged in, so the cost per block is a
+    matmul and a compare, and memory is one (B, block) tile.
+    """
+    first = max(block, k)
+    ids, scores = top_k_rows(queries @ candidates[:first].T, k)  # (B, first) tile
+    for start in range(first, len(candidates), block):
+        tile = queries @ candidates[start : start + block].T  # (B, block)
+        # Strictly above the k-th best: on a tie the earlier (lower) row stays.
+        rows, cols = np.nonzero(tile > scores[:, -1:])
+        if rows.size:
+            ids, scores = merge_candidates(ids, scores, rows, cols + start, tile[rows, cols])
+    return ids
+
+
 class NumpySearcher(Searcher):
     """numpy matmul then argpartition + sort.
 
     Args:
         block: candidates per block; None scores all N at once, materialising the
             (B, N) float32 score matrix and argpartition's (B, N) int64 indices.
-            With a block, each block's top k is kept and the B x (N/block * k)
-            survivors are selected at the end, so memory is B x block.
+            With a block, `streaming_top_k`: memory is one (B, block) tile.
     """
 
     framework: ClassVar[str] = "numpy"
@@ -44,16 +81,7 @@ class NumpySearcher(Searcher):
     def search(self, queries: Any, k: int) -> np.ndarray:
         if self.block is None or self.block >= len(self.candidates):
             return top_k_rows(queries @ self.candidates.T, k)[0]  # (B, N) scores
-        ids, scores = [], []
-        for start in range(0, len(self.candidates), self.block):
-            block_ids, block_scores = top_k_rows(
-                queries @ self.candidates[start : start + self.block].T, k  # (B, block)
-            )
-            ids.append(block_ids + start)
-            scores.append(block_scores)
-        survivors, survivor_scores = np.concatenate(ids, 1), np.concatenate(scores, 1)
-        rows, _ = top_k_rows(survivor_scores, k)  # positions among the survivors
-        return np.take_along_axis(survivors, rows, axis=1)
+        return streaming_top_k(queries, self.candidates, k, self.block)
 
     def versions(self) -> dict[str, str]:
         return {"numpy": np.__version__}
