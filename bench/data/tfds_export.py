@@ -19,17 +19,21 @@ RATING_FIELDS = (
 )
 
 
-def export(out_dir: Path, data_dir: str | None = None) -> None:
+def export(out_dir: Path, data_dir: str | None = None, download: bool = True) -> None:
     """Write ratings.parquet (tfds record order) and movies.parquet into `out_dir`.
 
     Args:
         out_dir: an existing folder.
         data_dir: tfds data folder, or None for tfds' default.
+        download: let tfds download and prepare missing data (as the reference does).
     """
     import tensorflow_datasets as tfds
 
-    ratings = tfds.load("movielens/100k-ratings", split="train", data_dir=data_dir)
-    movies = tfds.load("movielens/100k-movies", split="train", data_dir=data_dir)
+    def load(name: str):  # type: ignore[no-untyped-def]
+        return tfds.load(name, split="train", data_dir=data_dir, download=download)
+
+    ratings = load("movielens/100k-ratings")
+    movies = load("movielens/100k-movies")
     columns: dict[str, list[np.ndarray]] = {k: [] for k in RATING_FIELDS}
     selected = ratings.map(lambda x: {k: x[k] for k in RATING_FIELDS})
     for batch in selected.batch(10_000).as_numpy_iterator():
@@ -57,8 +61,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out_dir", type=Path)
     parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--no-download", action="store_true", help="only read prepared data")
     args = parser.parse_args()
-    export(args.out_dir, args.data_dir)
+    export(args.out_dir, args.data_dir, download=not args.no_download)
 
 
 if __name__ == "__main__":

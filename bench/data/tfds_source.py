@@ -29,16 +29,19 @@ EXPORT_TIMEOUT_S = 600
 RATINGS_FILE, MOVIES_FILE = "ratings.parquet", "movies.parquet"
 
 
-def fetch_tfds(data_dir: str | None = None) -> RawTables:
+def fetch_tfds(data_dir: str | None = None, download: bool = True) -> RawTables:
     """Load ml-100k through tensorflow-datasets in a child process.
 
     Args:
         data_dir: tfds data folder; tfds' own default (TFDS_DATA_DIR) when None.
+        download: let tfds download and prepare the data if it is not there yet.
     """
     with tempfile.TemporaryDirectory(prefix="deeprec-tfds-") as tmp:
         cmd = [sys.executable, "-m", "bench.data.tfds_export", tmp]
         if data_dir:
             cmd += ["--data-dir", data_dir]
+        if not download:
+            cmd.append("--no-download")
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
         log.info("reading movielens/100k through tensorflow-datasets (child process)")
         try:
