@@ -178,6 +178,9 @@ def run_command(args: argparse.Namespace) -> int:
           f"records: {args.results / 'records.jsonl'}", file=sys.stderr)
     progress = SweepProgress(todo, enabled=not args.no_progress and sys.stderr.isatty())
     runner.listener = progress
+    # Ctrl-C raises KeyboardInterrupt even where the shell started us with SIGINT
+    # ignored (a background job); SIGTERM is treated the same way.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     try:
         records = runner.run_all(skip)

@@ -23,6 +23,7 @@ from typing import Any
 from bench.envinfo import WORKER_ENV_KEYS
 from bench.process import TIMED_OUT, WorkerProcess
 from bench.record import (
+    ERROR_TAIL_CHARS,
     STATUS_FAILED,
     STATUS_INTERRUPTED,
     STATUS_TIMED_OUT,
@@ -201,7 +202,7 @@ class Runner:
         if outcome == TIMED_OUT:
             why, status = f"timed out after {self.opts.timeout_s:g} s", STATUS_TIMED_OUT
         elif outcome == STATUS_INTERRUPTED:
-            why, status = "interrupted (Ctrl-C)", STATUS_INTERRUPTED
+            why, status = "interrupted (Ctrl-C or SIGTERM)", STATUS_INTERRUPTED
         elif code is not None and code < 0:
             why, status = f"worker killed by {signal.Signals(-code).name}", STATUS_FAILED
         else:
@@ -220,7 +221,8 @@ class Runner:
         rec = active.skeleton
         rec.status = status
         log_text = active.proc.log_tail() if active.proc is not None else ""
-        rec.error = error_tail(f"{why}\n{log_text}" if log_text else why)
+        # The reason first, then as much of the log's end as fits.
+        rec.error = f"{why}\n{error_tail(log_text, ERROR_TAIL_CHARS - len(why))}".strip()
         rec.duration_s = seconds(active.spawn_ns, now_ns())
         rec.curve = _curve_from_events(active.events)
         rec.worker = {

@@ -52,11 +52,16 @@ def format_table(records: Sequence[RunRecord]) -> str:
     return "\n".join(out)
 
 
+def headline(error: str) -> str:
+    """One line of an error: a traceback's last line, else the first (the parent's reason)."""
+    lines = error.strip().splitlines() or [""]
+    return lines[-1] if lines[0].startswith("Traceback") else lines[0]
+
+
 def failures(records: Sequence[RunRecord]) -> str:
-    """The last line of every failed run's error, for the end of the output."""
+    """One line per run that did not end ok, for the end of the output."""
     lines = []
     for r in records:
         if r.status != "ok" and r.error:
-            last = r.error.strip().splitlines()[-1]
-            lines.append(f"{r.impl} seed {r.spec.get('seed')}: {r.status}: {last}")
+            lines.append(f"{r.impl} seed {r.spec.get('seed')}: {r.status}: {headline(r.error)}")
     return "\n".join(lines)

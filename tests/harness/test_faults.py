@@ -1,0 +1,74 @@
+"""Faults: crashed, hung and interrupted workers still leave exactly one record each."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.harness.conftest import ROOT, bench_run, fake_args, read_lines
+
+
+def test_crashed_workers_are_failed_records_and_the_sweep_goes_on(results: Path) -> None:
+    out = bench_run(*fake_args("SegfaultImpl", "RaisingImpl", "AbortImpl", "FakeImpl"),
+                    results=results)
+    assert out.returncode == 1
+    segv, raised, aborted, ok = read_lines(results)
+    assert segv["status"] == "failed" and segv["worker"]["signal"] == "SIGSEGV"
+    assert segv["error"].startswith("worker killed by SIGSEGV")
+    assert "fake_impl.py" in segv["error"]  # faulthandler's traceback from the log
+    assert segv["curve"]["epoch"] == [1]  # what it reported before dying
+    assert raised["status"] == "failed" and raised["worker"]["exit_code"] == 1
+    assert raised["error"].rstrip().endswith("RuntimeError: fake failure in epoch 2")
+    assert raised["figures"]["build_s"] is not None  # partial figures survive
+    assert aborted["status"] == "failed" and aborted["worker"]["signal"] == "SIGABRT"
+    assert ok["status"] == "ok"
+    assert (results / "logs" / f"{segv['run_id']}.log").exists()
+    assert "SIGSEGV" in out.stderr
+
+
+def test_a_hung_worker_times_out_and_is_killed(results: Path) -> None:
+    out = bench_run(*fake_args("HangingImpl", "FakeImpl", extra=("--timeout", "10")),
+                    results=results)
+    assert out.returncode == 1
+    hung, ok = read_lines(results)
+    assert hung["status"] == "timed out" and hung["error"].startswith("timed out after 10 s")
+    assert 10.0 <= hung["duration_s"] < 60
+    assert ok["status"] == "ok"
+    with pytest.raises(ProcessLookupError):
+        os.kill(hung["worker"]["pid"], 0)
+
+
+def _wait_for_lines(path: Path, count: int, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if path.exists() and len(path.read_text().splitlines()) >= count:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"{path} never reached {count} line(s)")
+
+
+def test_ctrl_c_records_running_and_pending_runs_as_interrupted(results: Path) -> None:
+    cmd = [sys.executable, "-m", "bench", "run",
+           *fake_args("FakeImpl", "HangingImpl", extra=("--seed", "0-1")),
+           "--results", str(results)]
+    parent = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True)
+    _wait_for_lines(results / "records.jsonl", 1, timeout_s=60)  # the first run is done
+    time.sleep(1.5)  # the hanging one is running
+    parent.send_signal(signal.SIGINT)
+    stdout, stderr = parent.communicate(timeout=60)
+    assert parent.returncode == 130, stderr
+    records = read_lines(results)
+    assert [r["status"] for r in records] == ["ok", "interrupted", "interrupted", "interrupted"]
+    running = records[1]
+    assert running["impl"].endswith("HangingImpl") and running["worker"]["pid"]
+    assert [r["worker"]["pid"] for r in records[2:]] == [None, None]  # never started
+    with pytest.raises(ProcessLookupError):
+        os.kill(running["worker"]["pid"], 0)  # the worker did not outlive the sweep
+    assert stdout.count("interrupted") == 3
