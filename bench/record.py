@@ -36,6 +36,7 @@ run (a failed run, or one epoch only: no steady state).
 `figures` (k = spec.top_k, 100 in every run the CLI makes):
 
     cache_load_s            load_dataset() in the worker
+    import_s                importing the implementation's module (and its framework)
     weights_init_s          bench.weights.init_weights (numpy)
     build_s                 the implementation's constructor (host->device copies)
     first_epoch_s           epoch 1, synchronised: includes tracing/compilation
@@ -51,13 +52,14 @@ run (a failed run, or one epoch only: no steady state).
                             (LoopHooks.begin/end); null if the impl never calls them
     harness_overhead_ratio  train_epoch_s / loop_epoch_s (median of per-epoch
                             ratios); the issue asks it to be within 1.05
-    refresh_s, evaluate_s   median over validation epochs
+    refresh_s, evaluate_s   median over validation epochs (the first includes tracing)
+    train_rows, test_rows   int, rows of the dataset's splits
     numpy_eval_s            exporting embeddings + numpy top-k (not a framework figure)
     top100_accuracy_impl    impl.evaluate() after the last epoch
     top100_accuracy_numpy   bench.metrics on the exported embeddings
     top100_accuracy_abs_diff
-    retrieve_agreement      share of top-k rows of impl.retrieve equal to numpy's,
-                            on up to 1000 test queries
+    retrieve_agreement      mean share of numpy's top-k that impl.retrieve also
+                            returns, over the first (up to) 1000 test queries
     retrieve_p50_ms_b1, retrieve_p95_ms_b1, retrieve_p99_ms_b1, retrieve_qps_b1,
     ... _b100, ... _b1000   copies of `retrieval` for flat tables
     peak_rss_mb             worker's peak resident memory (getrusage)

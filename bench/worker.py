@@ -80,7 +80,8 @@ def run_job(job: dict[str, Any], rec: RunRecord, progress: ProgressPipe) -> None
     figures["train_rows"], figures["test_rows"] = len(data.train), len(data.test)
     if spec.batch_size > len(data.train):
         raise ValueError(f"batch size {spec.batch_size} > {len(data.train)} training rows")
-    cls = entry_for(rec.impl).load()
+    progress("phase", phase="import")
+    cls, figures["import_s"] = timed(entry_for(rec.impl).load)  # the framework's import
     weights, figures["weights_init_s"] = timed(
         lambda: init_weights(data.vocab, spec.layer_sizes, spec.embedding_dim, spec.seed)
     )

@@ -25,6 +25,9 @@ def test_a_run_records_every_phase_and_prints_the_summary(results: Path) -> None
     assert rec["dataset"]["content_hash"] and rec["git"]["commit"]
     assert rec["environment"]["packages"]["numpy"]
     assert rec["impl_info"]["sync_mechanism"]
+    assert rec["spec"]["device"] == ("gpu" if envinfo.has_gpu() else "cpu")  # auto, resolved
+    assert rec["environment"]["worker_env"].get("JAX_PLATFORMS") == rec["spec"]["device"].replace(
+        "gpu", "cuda")
     f = rec["figures"]
     for name in ("cache_load_s", "build_s", "first_epoch_s", "compile_s", "train_epoch_s",
                  "train_step_ms", "train_examples_per_s", "refresh_s", "evaluate_s",
