@@ -71,3 +71,18 @@ def test_numpy_and_jax_study_end_to_end(tmp_path) -> None:
     assert "### dim 16, k 10" in section
     assert "python -m bench retrieval --candidates 2000" in section
     assert (results / "plots" / "retrieval-latency-d16-k10.png").stat().st_size > 1000
+
+
+def test_profile_numpy_phases(tmp_path) -> None:
+    """The profile splits numpy's search into matmul and top-k (one subprocess, no framework)."""
+    from bench.retrieval import profile
+
+    out = tmp_path / "profile.md"
+    assert profile.main(["--impl", "numpy,faiss-flat", "--candidates", "3000", "--dim", "8",
+                         "--k", "10", "--batch", "20", "--calls", "2", "--out", str(out)]) == 0
+    rows = {line.split(" | ")[0].strip("| "): line.split(" | ") for line in
+            out.read_text().splitlines() if line.startswith("| numpy") or
+            line.startswith("| faiss")}
+    assert set(rows) == {"numpy", "faiss-flat"}
+    assert rows["numpy"][2] == "-" and rows["numpy"][3] != "-" and rows["numpy"][4] != "-"
+    assert rows["faiss-flat"][3] == "-"  # one opaque call: no phases

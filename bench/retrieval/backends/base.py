@@ -13,6 +13,7 @@ The worker drives it; searchers hold no timing, warm-up or statistics:
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
@@ -54,6 +55,15 @@ class Searcher(ABC):
 
     def resolved_options(self) -> dict[str, Any]:
         """Options as resolved (block size, jit mode, index parameters)."""
+        return {}
+
+    def phases(self, queries: Any, k: int) -> dict[str, Callable[[], Any]]:
+        """Separately timeable parts of one search, each ending in its own sync.
+
+        For the profile (bench/retrieval/profile.py): typically "matmul" (the
+        (B, N) scores), "top_k" (on precomputed scores) and "transfer" (result
+        to host). Empty where the search is one opaque call (faiss).
+        """
         return {}
 
 

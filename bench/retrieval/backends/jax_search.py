@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import jax
@@ -94,6 +95,17 @@ class JaxSearcher(Searcher):
 
     def to_numpy(self, result: Any) -> np.ndarray:
         return np.asarray(jax.block_until_ready(result))
+
+    def phases(self, queries: Any, k: int) -> dict[str, Callable[[], Any]]:
+        if self.candidates is None:
+            return {}  # blocked: matmul and top_k interleave inside one program
+        matmul = jax.jit(lambda q, c: q @ c.T)
+        top_k = jax.jit(lambda s: jax.lax.top_k(s, k)[1])
+        scores = jax.block_until_ready(matmul(queries, self.candidates))
+        ids = jax.block_until_ready(top_k(scores))
+        return {"matmul": lambda: jax.block_until_ready(matmul(queries, self.candidates)),
+                "top_k": lambda: jax.block_until_ready(top_k(scores)),
+                "transfer": lambda: np.asarray(ids)}
 
     def versions(self) -> dict[str, str]:
         import jaxlib

@@ -97,6 +97,28 @@ class KerasRsSearcher(Searcher):
     def to_numpy(self, result: Any) -> np.ndarray:
         return keras.ops.convert_to_numpy(result)
 
+    def phases(self, queries: Any, k: int) -> dict[str, Callable[[], Any]]:
+        """The layer's ops, eager, each synchronised by a one-element host copy.
+
+        "matmul" is the layer's compute_score: transpose of the candidates, then matmul.
+        """
+        ops = keras.ops
+        cand = self.layer.candidate_embeddings.value
+
+        def sync(x: Any) -> Any:
+            ops.convert_to_numpy(x[:1, :1])  # waits for x without copying it all
+            return x
+
+        def score() -> Any:
+            return self.layer.compute_score(queries, cand)
+
+        scores = score()
+        ids = ops.top_k(scores, k)[1]
+        return {"transpose": lambda: sync(ops.transpose(cand)),  # eager: a copy per call
+                "matmul": lambda: self._no_grad(lambda q: sync(score()), queries),
+                "top_k": lambda: self._no_grad(lambda q: sync(ops.top_k(scores, k)[1]), queries),
+                "transfer": lambda: ops.convert_to_numpy(ids)}
+
     def versions(self) -> dict[str, str]:
         backend = keras.backend.backend()
         module = __import__(backend)

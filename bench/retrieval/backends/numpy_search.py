@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
@@ -82,6 +83,11 @@ class NumpySearcher(Searcher):
         if self.block is None or self.block >= len(self.candidates):
             return top_k_rows(queries @ self.candidates.T, k)[0]  # (B, N) scores
         return streaming_top_k(queries, self.candidates, k, self.block)
+
+    def phases(self, queries: Any, k: int) -> dict[str, Callable[[], Any]]:
+        scores = queries @ self.candidates.T
+        return {"matmul": lambda: queries @ self.candidates.T,
+                "top_k": lambda: top_k_rows(scores, k)}
 
     def versions(self) -> dict[str, str]:
         return {"numpy": np.__version__}

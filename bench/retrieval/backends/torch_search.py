@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
@@ -56,6 +57,21 @@ class TorchSearcher(Searcher):
     def to_numpy(self, result: Any) -> np.ndarray:
         self._sync()
         return result.cpu().numpy()
+
+    @torch.inference_mode()
+    def phases(self, queries: Any, k: int) -> dict[str, Callable[[], Any]]:
+        scores = queries @ self.candidates.T
+        ids = torch.topk(scores, k).indices
+
+        @torch.inference_mode()
+        def timed(fn: Callable[[], Any]) -> Any:
+            out = fn()
+            self._sync()
+            return out
+
+        return {"matmul": lambda: timed(lambda: queries @ self.candidates.T),
+                "top_k": lambda: timed(lambda: torch.topk(scores, k).indices),
+                "transfer": lambda: ids.cpu().numpy()}
 
     def versions(self) -> dict[str, str]:
         return {"torch": torch.__version__}
