@@ -117,6 +117,11 @@ def git_info(root: Path = PROJECT_ROOT) -> dict[str, Any]:
     return {"commit": commit.strip(), "dirty": None if status is None else bool(status.strip())}
 
 
+def load_average() -> list[float]:
+    """The 1, 5 and 15 minute load averages: how busy the machine was (timing noise)."""
+    return [round(x, 2) for x in psutil.getloadavg()]
+
+
 def capture(worker_env: dict[str, str] | None = None) -> dict[str, Any]:
     """The environment block of a record (bench/record.py): machine, OS, packages, GPU."""
     env = worker_env if worker_env is not None else dict(os.environ)

@@ -29,7 +29,8 @@ run (a failed run, or one epoch only: no steady state).
     environment      bench.envinfo.capture(): python, packages {name: version},
                      cpu_model, cpu_count_logical/physical, memory_gb, os,
                      hostname, gpus [{name, driver, memory_mb}], cuda_version,
-                     worker_env {KERAS_BACKEND, CUDA_VISIBLE_DEVICES, JAX_PLATFORMS}
+                     worker_env {KERAS_BACKEND, CUDA_VISIBLE_DEVICES, JAX_PLATFORMS, ...},
+                     load_avg_at_start [1, 5, 15 min] (other load skews timings)
     git              {"commit": str | null, "dirty": bool | null}
     worker           {"pid", "exit_code", "signal"}: how the worker process ended
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.envinfo import WORKER_ENV_KEYS
+from bench.envinfo import WORKER_ENV_KEYS, load_average
 from bench.process import TIMED_OUT, WorkerProcess
 from bench.record import (
     ERROR_TAIL_CHARS,
@@ -168,6 +168,7 @@ class Runner:
         skeleton.environment = {
             **skeleton.environment,
             "worker_env": {k: env[k] for k in WORKER_ENV_KEYS if k in env},
+            "load_avg_at_start": load_average(),  # other work on the machine skews timings
         }
         active = Active(run, skeleton, now_ns(), self.workdir / f"{skeleton.run_id}.log")
         self.active = active
