@@ -24,6 +24,7 @@ from bench.timing import now_ns
 
 KILL_GRACE_S = 3.0  # SIGTERM, then SIGKILL after this long
 POLL_S = 0.5  # how often a silent worker is checked for having exited
+EXIT_GRACE_S = 30.0  # after its record, a worker stuck in teardown is killed
 
 EXITED = "exited"
 TIMED_OUT = "timed out"
@@ -79,15 +80,20 @@ class WorkerProcess:
         """
         deadline = self.spawn_ns + int(timeout_s * 1e9)
         buffer = b""
+        recorded = False
         try:
             while True:
                 remaining = (deadline - now_ns()) / 1e9
                 if remaining <= 0:
                     self.kill()
-                    return TIMED_OUT
+                    return EXITED if recorded else TIMED_OUT
                 ready, _, _ = select.select([self._read_fd], [], [], min(remaining, POLL_S))
                 chunk = os.read(self._read_fd, 65536) if ready else b""
-                buffer = _relay(buffer + chunk, on_event)
+                buffer, events = _relay(buffer + chunk, on_event)
+                if not recorded and "record" in events:
+                    # The run is complete and stored: only teardown is left.
+                    recorded = True
+                    deadline = min(deadline, now_ns() + int(EXIT_GRACE_S * 1e9))
                 # EOF, or a quiet poll: has the worker exited? (Its children may
                 # still hold the pipe open after it is gone.)
                 if (ready and not chunk) or (not ready and self.proc.poll() is not None):
@@ -126,9 +132,12 @@ class WorkerProcess:
             return ""
 
 
-def _relay(buffer: bytes, on_event: Callable[[dict[str, Any]], None]) -> bytes:
-    """Pass on every whole JSON line in `buffer`; return the unfinished rest."""
+def _relay(
+    buffer: bytes, on_event: Callable[[dict[str, Any]], None]
+) -> tuple[bytes, list[str]]:
+    """Pass on every whole JSON line in `buffer`; return the unfinished rest and event names."""
     *lines, rest = buffer.split(b"\n")
+    names = []
     for line in lines:
         try:
             event = json.loads(line)
@@ -136,7 +145,8 @@ def _relay(buffer: bytes, on_event: Callable[[dict[str, Any]], None]) -> bytes:
             continue
         if isinstance(event, dict) and "event" in event:
             on_event(event)
-    return rest
+            names.append(str(event["event"]))
+    return rest, names
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:

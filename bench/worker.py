@@ -138,4 +138,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    # The record is stored: skip interpreter teardown, where frameworks' threads
+    # and atexit hooks can hang or crash after the work is done.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

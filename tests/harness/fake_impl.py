@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 from typing import Any, Literal
 
@@ -204,3 +205,11 @@ class HangingImpl(FakeImpl):
         if self.epoch == FAULT_EPOCH:
             while True:
                 time.sleep(1)
+
+
+class TeardownHangImpl(FakeImpl):
+    """Works, but leaves a non-daemon thread that would block interpreter exit forever."""
+
+    def __init__(self, spec: RunSpec, data: Dataset, weights: Weights) -> None:
+        super().__init__(spec, data, weights)
+        threading.Thread(target=time.sleep, args=(3600,), daemon=False).start()

@@ -72,3 +72,12 @@ def test_ctrl_c_records_running_and_pending_runs_as_interrupted(results: Path) -
     with pytest.raises(ProcessLookupError):
         os.kill(running["worker"]["pid"], 0)  # the worker did not outlive the sweep
     assert stdout.count("interrupted") == 3
+
+
+def test_a_worker_stuck_in_teardown_still_ends_promptly_and_ok(results: Path) -> None:
+    start = time.monotonic()
+    out = bench_run(*fake_args("TeardownHangImpl", extra=("--timeout", "60")), results=results)
+    assert out.returncode == 0, out.stderr
+    assert time.monotonic() - start < 25  # not held until the parent's grace period kills it
+    (rec,) = read_lines(results)
+    assert rec["status"] == "ok"

@@ -120,3 +120,13 @@ def test_dataset_hook_is_numpy_only() -> None:
     from tests.harness.fake_data import medium
 
     assert DATASET.endswith(":medium") and len(medium().train) == 2000
+
+
+def test_one_epoch_has_no_steady_state_figures(results: Path) -> None:
+    out = bench_run(*fake_args("FakeImpl", epochs=1), results=results)
+    assert out.returncode == 0, out.stderr
+    (rec,) = read_lines(results)
+    f = rec["figures"]
+    assert f["first_epoch_s"] is not None and f["steady_epochs"] == 0
+    assert f["compile_s"] is None and f["train_epoch_s"] is None and f["train_step_ms"] is None
+    assert f["top100_accuracy_impl"] is not None and rec["curve"]["val_epoch"] == [1]
