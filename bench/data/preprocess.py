@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import numpy as np
+import pandas as pd
 
 from bench.data import featurespace as fs
 from bench.data.dataset import Vocabulary
@@ -46,8 +47,41 @@ def preprocess(raw: RawTables, params: Params = Params()) -> Preprocessed:
     ratings = raw.ratings
     if not raw.stream_ordered:
         ratings = ratings.iloc[fs.tfds_stream_order(len(ratings))]
+    columns, fitted = _rating_columns(raw, ratings, params)
+    candidates, title_vocab, movie_vocab_size = _candidates(raw, columns["movie_id"], params)
+    order = np.random.default_rng(params.split_seed).permutation(len(ratings))
+    arrays = {f"ratings.{k}": v[order] for k, v in columns.items()}
+    arrays.update({f"candidates.{k}": v for k, v in candidates.items()})
+    arrays["vocabulary.title_tokens"] = np.array(title_vocab, dtype=str)
+    genres = candidates["movie_genres"]
+    vocab = Vocabulary(
+        num_users=int(columns["user_id"].max()),
+        num_movies=int(candidates["movie_id"].max()),
+        num_genders=len(fitted["gender_vocabulary"]),
+        num_age_bins=params.age_bins,
+        num_crosses=params.crossing_dim,
+        num_occupations=len(fitted["occupation_vocabulary"]),
+        num_title_tokens=movie_vocab_size,
+        num_genres=int(genres.max()),  # genres are stored + 1: this is max genre id + 1
+        title_length=params.title_length,
+        max_genres_per_movie=int(genres.shape[1]),
+    )
+    num_train = int(round(len(ratings) * params.train_fraction))
+    counts = {
+        "ratings": len(ratings),
+        "users": int(np.unique(columns["user_id"]).size),
+        "movies": int(candidates["movie_id"].size),
+        "train": num_train,
+        "test": len(ratings) - num_train,
+    }
+    return Preprocessed(arrays, vocab, num_train, fitted, counts)
+
+
+def _rating_columns(
+    raw: RawTables, ratings: pd.DataFrame, params: Params
+) -> tuple[dict[str, np.ndarray], dict[str, list]]:
+    """Per-rating encoded columns (stream order) and the adapted state behind them."""
     user_id = ratings["user_id"].to_numpy(np.int64)
-    movie_id = ratings["movie_id"].to_numpy(np.int64)
     age, is_male, occupation = _user_columns(raw, user_id)
     boundaries = fs.adapt_discretization(age, params.age_bins)
     age_bin = fs.discretize(age, boundaries)
@@ -60,41 +94,16 @@ def preprocess(raw: RawTables, params: Params = Params()) -> Preprocessed:
         "raw_user_age": age_bin,
         "user_gender_X_raw_user_age": fs.hashed_cross(gender, age_bin, params.crossing_dim),
         "user_occupation_label": fs.lookup(occupation, occupation_vocab),
-        "movie_id": movie_id.astype(np.int32),
+        "movie_id": ratings["movie_id"].to_numpy(np.int32),
         # Rescaling(scale=1/4, offset=-1/4) in float32: exact for whole stars.
         "label": ratings["rating"].to_numpy(np.float32) * np.float32(0.25) - np.float32(0.25),
     }
-    candidates, title_vocab, movie_vocab_size = _candidates(raw, movie_id, params)
-    order = np.random.default_rng(params.split_seed).permutation(len(ratings))
-    arrays = {f"ratings.{k}": v[order] for k, v in columns.items()}
-    arrays.update({f"candidates.{k}": v for k, v in candidates.items()})
-    arrays["vocabulary.title_tokens"] = np.array(title_vocab, dtype=str)
-    vocab = Vocabulary(
-        num_users=int(user_id.max()),
-        num_movies=int(candidates["movie_id"].max()),
-        num_genders=len(gender_vocab),
-        num_age_bins=params.age_bins,
-        num_crosses=params.crossing_dim,
-        num_occupations=len(occupation_vocab),
-        num_title_tokens=movie_vocab_size,
-        num_genres=int(candidates["movie_genres"].max()),  # max genre id + 1
-        title_length=params.title_length,
-        max_genres_per_movie=int(candidates["movie_genres"].shape[1]),
-    )
-    num_train = int(round(len(ratings) * params.train_fraction))
-    fitted = {
+    fitted: dict[str, list] = {
         "age_boundaries": [float(b) for b in boundaries],
         "gender_vocabulary": [bool(v) for v in gender_vocab],  # index -> is_male
         "occupation_vocabulary": [int(v) for v in occupation_vocab],  # index -> tfds id
     }
-    counts = {
-        "ratings": len(ratings),
-        "users": int(np.unique(user_id).size),
-        "movies": int(candidates["movie_id"].size),
-        "train": num_train,
-        "test": len(ratings) - num_train,
-    }
-    return Preprocessed(arrays, vocab, num_train, fitted, counts)
+    return columns, fitted
 
 
 def _user_columns(raw: RawTables, user_id: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -123,6 +132,7 @@ def _candidates(
     """
     movies = raw.movies.sort_values("movie_id", kind="stable")
     ids = movies["movie_id"].to_numpy(np.int64)
+    rated_movie_id = rated_movie_id.astype(np.int64)
     if not np.isin(rated_movie_id, ids).all():
         raise ValueError("ratings reference movies missing from the movies table")
     titles = movies["title"].tolist()

@@ -50,7 +50,7 @@ def content_hash(arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any]) -> s
     for name in sorted(arrays):
         array = np.ascontiguousarray(arrays[name])
         digest.update(f"{name}|{array.dtype.str}|{list(array.shape)}\n".encode())
-        digest.update(memoryview(array).cast("B"))
+        digest.update(array.tobytes())
     return digest.hexdigest()
 
 

@@ -46,6 +46,13 @@ def test_bad_input_exits_2_and_writes_nothing(case: str, tmp_path: Path, capsys)
     assert not root.exists()
 
 
+def test_bad_source_is_refused_even_when_built(tmp_path: Path, capsys) -> None:
+    args = ["data", "build", "--dataset", SMALL_SYNTHETIC, "--cache-dir", str(tmp_path)]
+    assert main(args) == 0
+    assert main([*args, "--source", "grouplens"]) == 2
+    assert "synthetic datasets are generated" in capsys.readouterr().err
+
+
 def test_cache_dir_that_is_a_file(tmp_path: Path, capsys) -> None:
     target = tmp_path / "file"
     target.write_text("x")
