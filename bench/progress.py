@@ -30,6 +30,9 @@ class SweepProgress:
             file=sys.stderr,
             disable=not enabled,
             dynamic_ncols=True,
+            # The average rate over the whole sweep: build, compilation and retrieval
+            # time between epochs then count in the ETA, not only the epochs.
+            smoothing=0,
         )
         self.index = 0
         self.epochs_done = 0

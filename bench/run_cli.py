@@ -47,7 +47,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "run",
         help="train and time implementations (one worker process per run)",
-        description=__doc__.split("\n\n")[0],
+        description=__doc__,
+        epilog="Exit codes: 0 every run ok, 1 some run failed or timed out, "
+        "2 bad input (nothing written), 130 interrupted.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--impl", default="keras-jax",
                    help="name, comma list, 'all' (the 5 primary) or module:Class")
@@ -62,8 +65,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--seed", default="0", help="seed(s): 0, 0,1,2 or a range 0-4")
     p.add_argument("--repeats", type=int, default=1, help="runs of every spec (1)")
     p.add_argument("--validation-freq", type=int, default=5, help="evaluate every N epochs (5)")
-    p.add_argument("--jit", choices=("auto", "on", "off"), default="auto")
-    p.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto")
+    p.add_argument("--jit", choices=("auto", "on", "off"), default="auto",
+                   help="Keras jit_compile (auto); native impls always compile")
+    p.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto",
+                   help="auto: the GPU when nvidia-smi lists one, else the CPU")
     p.add_argument("--dataset", default="ml-100k", help="dataset name (ml-100k)")
     p.add_argument("--cache-dir", default=None, help="dataset cache directory")
     p.add_argument("--results", type=Path, default=DEFAULT_RESULTS,
