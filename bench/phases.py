@@ -161,16 +161,19 @@ def retrieval(
         rec.retrieval[str(batch)] = summary
         for key in ("p50_ms", "p95_ms", "p99_ms", "qps"):
             rec.figures[f"retrieve_{key}_b{batch}"] = summary[key]
-    rec.figures["retrieve_agreement"] = _agreement(impl, queries, numpy_top, spec.top_k)
+    overlap = _overlap(impl, queries, numpy_top, spec.top_k)
+    rec.figures["retrieve_agreement"] = float(np.mean(overlap))
+    rec.figures["retrieve_identical_share"] = float(np.mean(overlap == 1.0))
 
 
-def _agreement(impl: RetrievalImpl, queries: np.ndarray, numpy_top: np.ndarray, k: int) -> float:
-    """Mean share of numpy's top-k candidates that impl.retrieve also returns."""
+def _overlap(impl: RetrievalImpl, queries: np.ndarray, numpy_top: np.ndarray, k: int) -> np.ndarray:
+    """Per query (first 1000): share of numpy's top-k candidates impl.retrieve also returns."""
     n = min(1000, queries.shape[0])
     got = impl.to_numpy(impl.retrieve(impl.to_device(queries[:n]), k))
     want = numpy_top[:n]
-    overlap = [len(np.intersect1d(g, w)) / w.shape[0] for g, w in zip(got, want, strict=True)]
-    return float(np.mean(overlap))
+    return np.array(
+        [len(np.intersect1d(g, w)) / w.shape[0] for g, w in zip(got, want, strict=True)]
+    )
 
 
 def memory(impl: RetrievalImpl, rec: RunRecord) -> None:

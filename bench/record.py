@@ -61,6 +61,7 @@ run (a failed run, or one epoch only: no steady state).
     top100_accuracy_abs_diff
     retrieve_agreement      mean share of numpy's top-k that impl.retrieve also
                             returns, over the first (up to) 1000 test queries
+    retrieve_identical_share  share of those queries whose top-k set is exactly numpy's
     retrieve_p50_ms_b1, retrieve_p95_ms_b1, retrieve_p99_ms_b1, retrieve_qps_b1,
     ... _b100, ... _b1000   copies of `retrieval` for flat tables
     peak_rss_mb             worker's peak resident memory (getrusage)

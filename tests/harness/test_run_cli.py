@@ -44,6 +44,7 @@ def test_a_run_records_every_phase_and_prints_the_summary(results: Path) -> None
     assert f["top100_accuracy_impl"] == pytest.approx(f["top100_accuracy_numpy"])
     assert 0.0 < f["top100_accuracy_numpy"] < 1.0
     assert f["retrieve_agreement"] == pytest.approx(1.0)
+    assert f["retrieve_identical_share"] == pytest.approx(1.0)
     assert set(rec["retrieval"]) == {"1", "100", "1000"}
     assert "top100 numpy" in out.stdout and out.stdout.count("FakeImpl") == 2
 
