@@ -156,4 +156,14 @@ class KerasRetrieval(RetrievalImpl):
         return self._backend.device_name()
 
     def resolved_options(self) -> dict[str, Any]:
-        return {"keras_backend": self._backend.name, "jit_compile": bool(self.model.jit_compile)}
+        """jit_compile as Keras resolved it, and what the train step therefore runs as.
+
+        On TensorFlow without a GPU, Keras resolves "auto" to False: the step is
+        still a traced tf.function graph, just without XLA.
+        """
+        jit = bool(self.model.jit_compile)
+        step = {"jax": "jax.jit (XLA)", "tensorflow": "tf.function + XLA",
+                "torch": "torch.compile"}[self._backend.name]
+        if not jit:
+            step = "tf.function graph" if self._backend.name == "tensorflow" else "eager"
+        return {"keras_backend": self._backend.name, "jit_compile": jit, "train_step": step}

@@ -156,3 +156,33 @@ def test_parity_dump(shared: RetrievalImpl) -> None:
             weights, DATA.train, SPEC.batch_size, SPEC.learning_rate
         )
         parity.save_result(parity.emulation_file(out), *emulated)
+
+
+def test_keras_compiles_once(shared: RetrievalImpl) -> None:
+    """Keras reuses its compiled train function across train_epoch calls (no retrace).
+
+    Python code inside a compiled step runs only while tracing, so counting
+    compute_loss calls counts traces: after the first epoch (full batches and
+    the short last one traced) a further epoch must not trace again.
+    """
+    if not registry.get(NAME).target.startswith("impls.keras_model"):
+        pytest.skip("Keras implementations only")
+    if shared.resolved_options()["train_step"] == "eager":
+        pytest.skip("eager training (jit_compile resolved to False): nothing is traced")
+    model = shared.model  # type: ignore[attr-defined]
+    shared.import_weights(start_weights())
+    shared.train_epoch()
+    compute_loss = model.compute_loss
+    calls = []
+
+    def counting(*args: object, **kwargs: object) -> object:
+        calls.append(1)
+        return compute_loss(*args, **kwargs)
+
+    model.compute_loss = counting
+    try:
+        shared.train_epoch()
+        shared.train_epoch()
+    finally:
+        del model.compute_loss
+    assert calls == [], f"{len(calls)} traces after the first epoch"

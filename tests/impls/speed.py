@@ -1,0 +1,200 @@
+"""Steady-state epoch timing of the implementations, each in its own child process.
+
+Parent side (imports no framework): `EpochServer` starts a child that builds
+one implementation, trains two warm-up epochs (compilation, the short last
+batch's trace) and then trains one epoch per request, synchronised with the
+implementation's own mechanism. `measure()` collects medians; running this
+module prints the ratios the issue asks for:
+
+    python -m tests.impls.speed [--data standin|ml-100k|tiny] [--rounds 5] [--impl a,b]
+
+Child side (`python -m tests.impls.speed --serve`): the loop, plus for Keras
+the time to iterate one epoch of its fit input as Keras does (the feeding
+cost, measured without training).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bench import registry
+from bench.data.dataset import Dataset
+from bench.spec import RunSpec, layers_for_depth
+from bench.weights import init_weights
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def load_data(kind: str) -> Dataset:
+    """tiny: the test fixture; standin: ml-100k-shaped synthetic; ml-100k: the real cache."""
+    from tests.fixtures import make_dataset
+
+    if kind == "tiny":
+        return make_dataset()
+    if kind == "standin":
+        return make_dataset(n_train=80000, n_test=20000)
+    from bench.data.cache import load_dataset
+
+    return load_dataset(kind)
+
+
+class EpochServer:
+    """A child process holding one built implementation; `epoch()` trains one more epoch."""
+
+    def __init__(self, name: str, depth: int, data: str, batch_size: int = 1000) -> None:
+        env = dict(os.environ)
+        env.update(registry.get(name).env)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+        env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        cmd = [sys.executable, "-m", "tests.impls.speed", "--serve", "--impl", name,
+               "--depth", str(depth), "--data", data, "--batch-size", str(batch_size)]
+        self._proc = subprocess.Popen(
+            cmd, cwd=ROOT, env=env, text=True, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        )
+        self.info = self._reply()  # sent once built and warmed up
+
+    def _reply(self) -> dict[str, Any]:
+        assert self._proc.stdout is not None
+        line = self._proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"epoch server exited with code {self._proc.wait()}")
+        return dict(json.loads(line))
+
+    def _ask(self, command: str) -> dict[str, Any]:
+        assert self._proc.stdin is not None
+        self._proc.stdin.write(command + "\n")
+        self._proc.stdin.flush()
+        return self._reply()
+
+    def epoch(self) -> float:
+        """Train one epoch in the child; its own (synchronised) seconds."""
+        return float(self._ask("epoch")["seconds"])
+
+    def feed(self) -> float | None:
+        """Seconds to iterate one epoch of a Keras fit input (None for native impls)."""
+        return self._ask("feed")["seconds"]
+
+    def close(self) -> None:
+        if self._proc.poll() is None:
+            self._ask("quit")
+            self._proc.wait(timeout=60)
+
+    def __enter__(self) -> EpochServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def measure(name: str, depth: int, data: str, rounds: int) -> dict[str, Any]:
+    """Median steady epoch seconds (and Keras feeding seconds) of one implementation."""
+    with EpochServer(name, depth, data) as server:
+        epochs = [server.epoch() for _ in range(rounds)]
+        feed = server.feed()
+    out = {"impl": name, "depth": depth, "epoch_s": statistics.median(epochs), "epochs": epochs}
+    if feed is not None:
+        out["feed_s"] = feed
+        out["feed_share"] = feed / out["epoch_s"]
+    return out
+
+
+# ---- child side -------------------------------------------------------------------------
+
+
+def _keras_feed_seconds(impl: Any) -> float:
+    """One epoch's pass over the fit input through Keras's own data adapter, no training.
+
+    jax/torch: the adapter's iterator is exactly what fit consumes. tensorflow:
+    the cached tf.data pipeline iterated eagerly, an upper bound (fit iterates
+    it inside its tf.function).
+    """
+    import keras
+    from keras.src.trainers.data_adapters import get_data_adapter
+
+    adapter = get_data_adapter(impl._train, shuffle=False)
+    backend = keras.backend.backend()
+    start = time.perf_counter()
+    adapter.on_epoch_begin()
+    if backend == "jax":
+        batches: Any = adapter.get_jax_iterator()
+    elif backend == "torch":
+        batches = adapter.get_torch_dataloader()
+    else:
+        batches = adapter.get_tf_dataset()
+    for _ in batches:
+        pass
+    adapter.on_epoch_end()
+    return time.perf_counter() - start
+
+
+def serve(args: argparse.Namespace) -> None:
+    """Build, warm up, then answer `epoch` / `feed` / `quit` lines on stdin with JSON lines."""
+    out, sys.stdout = sys.stdout, sys.stderr  # the protocol owns stdout; stray prints go to stderr
+    entry = registry.get(args.impl)
+    data = load_data(args.data)
+    spec = RunSpec(impl=args.impl, layer_sizes=layers_for_depth(args.depth),
+                   batch_size=args.batch_size, device="cpu")
+    impl = entry.load()(spec, data, init_weights(data.vocab, spec.layer_sizes, 32, 0))
+    for _ in range(2):  # compile, and trace the short last batch
+        impl.train_epoch()
+        impl.synchronize()
+    print(json.dumps({"ready": True, "versions": impl.versions()}), file=out, flush=True)
+    for line in sys.stdin:
+        command = line.strip()
+        if command == "quit":
+            print(json.dumps({"bye": True}), file=out, flush=True)
+            return
+        if command == "epoch":
+            start = time.perf_counter()
+            impl.train_epoch()
+            impl.synchronize()
+            print(json.dumps({"seconds": time.perf_counter() - start}), file=out, flush=True)
+        elif command == "feed":
+            seconds = _keras_feed_seconds(impl) if entry.target.startswith("impls.keras") else None
+            print(json.dumps({"seconds": seconds}), file=out, flush=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description="steady-epoch timing of the implementations")
+    p.add_argument("--serve", action="store_true", help="(child) run the epoch server")
+    p.add_argument("--impl", default=",".join(registry.REGISTRY))
+    p.add_argument("--depth", default="1,3")
+    p.add_argument("--data", default="standin", help="tiny | standin | ml-100k")
+    p.add_argument("--batch-size", type=int, default=1000)
+    p.add_argument("--rounds", type=int, default=5)
+    args = p.parse_args(argv)
+    if args.serve:
+        args.depth = int(args.depth)
+        serve(args)
+        return
+    results = []
+    for depth in (int(d) for d in args.depth.split(",")):
+        for name in args.impl.split(","):
+            r = measure(name, depth, args.data, args.rounds)
+            results.append(r)
+            print(json.dumps(r), flush=True)
+    print_ratios(results)
+
+
+def print_ratios(results: list[dict[str, Any]]) -> None:
+    """The issue's speed targets as ratios of median steady epochs."""
+    by = {(r["impl"], r["depth"]): r["epoch_s"] for r in results}
+    pairs = [("keras-jax", "jax"), ("keras-jax", "jax-scan"), ("keras-torch", "torch"),
+             ("keras-torch", "torch-compile"), ("keras-tf", "jax")]
+    for depth in sorted({d for _, d in by}):
+        for slow, fast in pairs:
+            if (slow, depth) in by and (fast, depth) in by:
+                ratio = by[(slow, depth)] / by[(fast, depth)]
+                print(f"depth {depth}: {fast} is {ratio:.2f}x faster than {slow}")
+
+
+if __name__ == "__main__":
+    main()
