@@ -15,7 +15,8 @@ import os
 import shutil
 import signal
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -125,14 +126,12 @@ class Runner:
         """Every run not in `skip`; raises SweepInterrupted on Ctrl-C."""
         records: list[RunRecord] = []
         todo = [self.runs[i] for i in range(len(self.runs)) if i not in skip]
-        finished = 0
         try:
             for run in todo:
-                records.append(self._run_one(run))
-                finished += 1
+                self._run_one(run, records)
         except KeyboardInterrupt:
             signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut this
-            records.extend(self._interrupt(todo[finished:]))
+            records.extend(self._interrupt(todo[len(records) :]))
             raise SweepInterrupted(records) from None
         finally:
             shutil.rmtree(self.workdir, ignore_errors=True)
@@ -161,7 +160,12 @@ class Runner:
         env["PYTHONUNBUFFERED"] = "1"
         return env
 
-    def _run_one(self, run: Run) -> RunRecord:
+    def _run_one(self, run: Run, records: list[RunRecord]) -> None:
+        """Run one worker to its end and append its stored record to `records`.
+
+        Ctrl-C is deferred while the worker starts and while its record is
+        settled, so an interrupt never orphans a worker or records a run twice.
+        """
         self.active = None
         skeleton = self._skeleton(run)
         env = self._worker_env(run)
@@ -182,12 +186,14 @@ class Runner:
             "retrieve_budget_s": self.opts.retrieve_budget_s,
         }
         job_path = self.workdir / f"{skeleton.run_id}.json"
-        active.proc = WorkerProcess(job, job_path, active.log_path, env)
+        with signals_deferred():
+            active.proc = WorkerProcess(job, job_path, active.log_path, env)
         outcome = active.proc.watch(self.opts.timeout_s, lambda event: self._event(active, event))
-        record = self._finish(active, outcome)
-        self.active = None
+        with signals_deferred():
+            record = self._finish(active, outcome)
+            records.append(record)
+            self.active = None
         self.listener("end", run, record.to_dict())
-        return record
 
     def _event(self, active: Active, event: dict[str, Any]) -> None:
         active.events.append(event)
@@ -267,6 +273,16 @@ def _curve_from_events(events: list[dict[str, Any]]) -> dict[str, list[Any]]:
     }
 
 
+
+
+@contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM until the block is done (then they are delivered)."""
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def _keep_log(log_path: Path, results_dir: Path) -> None:

@@ -21,6 +21,7 @@ import faulthandler
 import json
 import logging
 import os
+import signal
 import sys
 import traceback
 from pathlib import Path
@@ -116,6 +117,9 @@ def _impl_info(impl: RetrievalImpl) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     """Run the job file named on the command line; exit 0 when ok, 1 when failed."""
     argv = sys.argv[1:] if argv is None else argv
+    # The parent starts workers with SIGINT and SIGTERM blocked (bench.runner); the
+    # mask is inherited, and SIGTERM must reach this process.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
     faulthandler.enable()  # a segfault still leaves a Python traceback in the log
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     job = json.loads(Path(argv[0]).read_text())

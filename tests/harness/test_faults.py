@@ -38,6 +38,7 @@ def test_a_hung_worker_times_out_and_is_killed(results: Path) -> None:
     assert out.returncode == 1
     hung, ok = read_lines(results)
     assert hung["status"] == "timed out" and hung["error"].startswith("timed out after 10 s")
+    assert hung["worker"]["signal"] == "SIGTERM"  # SIGTERM reached it (not blocked)
     assert 10.0 <= hung["duration_s"] < 60
     assert ok["status"] == "ok"
     with pytest.raises(ProcessLookupError):
