@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import itertools
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -63,9 +64,15 @@ def parse_layers(text: str) -> tuple[int, ...]:
     return sizes
 
 
+_TARGET = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
+
+
 def is_target(name: str) -> bool:
-    """Whether `name` is an out-of-tree "module:attribute" reference."""
-    return ":" in name
+    """Whether `name` is an out-of-tree "package.module:attribute" reference.
+
+    Dataset names such as "synthetic:users=50,movies=300,ratings=3000" are not.
+    """
+    return _TARGET.fullmatch(name) is not None
 
 
 def out_of_tree_entry(target: str) -> ImplEntry:

@@ -62,3 +62,17 @@ def test_cross_product_alternates_implementations() -> None:
     keys = {(r.spec.spec_hash(), r.repeat) for r in runs}
     assert len(keys) == len(runs)  # every run distinct for --resume
     assert all(r.spec.epochs == 2 for r in runs)
+
+
+@pytest.mark.parametrize(
+    ("name", "target"),
+    [
+        ("tests.harness.fake_impl:FakeImpl", True),
+        ("mod:make", True),
+        ("keras-jax", False),
+        ("ml-100k", False),
+        ("synthetic:users=50,movies=300,ratings=3000", False),
+    ],
+)
+def test_out_of_tree_references_are_told_from_dataset_names(name: str, target: bool) -> None:
+    assert sweep.is_target(name) is target
