@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar
 
 import numpy as np
@@ -66,15 +68,18 @@ class NumpySearcher(Searcher):
     Args:
         block: candidates per block; None scores all N at once, materialising the
             (B, N) float32 score matrix and argpartition's (B, N) int64 indices.
-            With a block, `streaming_top_k`: memory is one (B, block) tile.
+            With a block, `streaming_top_k`: memory is one (B, block) tile per thread.
+        threads: query chunks searched in parallel (blocked only; default: CPU count).
     """
 
     framework: ClassVar[str] = "numpy"
     sync_mechanism: ClassVar[str] = "none (numpy is synchronous)"
 
-    def __init__(self, block: int | None = None) -> None:
+    def __init__(self, block: int | None = None, threads: int | None = None) -> None:
         self.block = block
+        self.threads = threads or os.cpu_count() or 1
         self.candidates = np.empty((0, 0), dtype=np.float32)
+        self.pool = ThreadPoolExecutor(self.threads) if block and self.threads > 1 else None
 
     def build(self, candidates: np.ndarray) -> None:
         self.candidates = np.ascontiguousarray(candidates, dtype=np.float32)
@@ -82,7 +87,14 @@ class NumpySearcher(Searcher):
     def search(self, queries: Any, k: int) -> np.ndarray:
         if self.block is None or self.block >= len(self.candidates):
             return top_k_rows(queries @ self.candidates.T, k)[0]  # (B, N) scores
-        return streaming_top_k(queries, self.candidates, k, self.block)
+        block = self.block
+        if self.pool is None or len(queries) < 2 * self.threads:
+            return streaming_top_k(queries, self.candidates, k, block)
+        # numpy's compare, nonzero and sort hold one core each: split the queries
+        # over threads (they release the GIL); BLAS threads its own matmuls.
+        parts = np.array_split(queries, self.threads)
+        return np.concatenate(list(self.pool.map(
+            lambda q: streaming_top_k(q, self.candidates, k, block), parts)))
 
     def phases(self, queries: Any, k: int) -> dict[str, Callable[[], Any]]:
         scores = queries @ self.candidates.T
@@ -93,4 +105,4 @@ class NumpySearcher(Searcher):
         return {"numpy": np.__version__}
 
     def resolved_options(self) -> dict[str, Any]:
-        return {"block": self.block}
+        return {"block": self.block, "threads": self.threads if self.pool else 1}
