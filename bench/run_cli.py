@@ -79,6 +79,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--retrieve-seconds", type=float, default=2.0,
                    help="timed seconds per retrieval batch size (2)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--dry-run", action="store_true",
+                   help="list the sweep's runs (and what --resume skips), run nothing")
     p.set_defaults(func=run_command)
     return p
 
@@ -179,6 +181,11 @@ def run_command(args: argparse.Namespace) -> int:
     runner = Runner(runs, _options(args, args.device, dataset_hash), listener=lambda *a: None)
     skip = runner.skipped()
     todo = [r for i, r in enumerate(runs) if i not in skip]
+    if args.dry_run:
+        for i, run in enumerate(runs):
+            print(f"{i + 1:>4}  {run.label()}  spec {run.spec.spec_hash()}"
+                  + ("  (recorded ok: skipped)" if i in skip else ""))
+        return 0
     print(f"{len(runs)} run(s), {len(skip)} already recorded ok (--resume), {len(todo)} to do; "
           f"records: {args.results / 'records.jsonl'}", file=sys.stderr)
     progress = SweepProgress(todo, enabled=not args.no_progress and sys.stderr.isatty())

@@ -109,7 +109,7 @@ class Runner:
         self.opts = options
         self.listener = listener
         self.store = ResultsStore(options.results_dir)
-        self.workdir = Path(tempfile.mkdtemp(prefix="deeprec-run-"))
+        self.workdir = Path(tempfile.gettempdir())  # a private folder once the sweep runs
         self.active: Active | None = None
 
     def skipped(self) -> set[int]:
@@ -126,6 +126,7 @@ class Runner:
         """Every run not in `skip`; raises SweepInterrupted on Ctrl-C."""
         records: list[RunRecord] = []
         todo = [self.runs[i] for i in range(len(self.runs)) if i not in skip]
+        self.workdir = Path(tempfile.mkdtemp(prefix="deeprec-run-"))  # job files, worker logs
         try:
             for run in todo:
                 self._run_one(run, records)

@@ -135,6 +135,8 @@ def main(argv: list[str] | None = None) -> int:
         rec.error = error_tail(traceback.format_exc())
         log.error("run failed:\n%s", rec.error)
     rec.worker["exit_code"] = 0 if rec.status == STATUS_OK else 1
+    # perf_counter_ns is CLOCK_MONOTONIC on Linux, one clock for every process, so the
+    # parent's spawn time and this worker's "now" can be subtracted.
     rec.duration_s = seconds(int(job["spawn_ns"]), now_ns())
     ResultsStore(job["results_dir"]).append(rec)
     progress("record", run_id=rec.run_id, status=rec.status)

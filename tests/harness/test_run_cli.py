@@ -131,3 +131,12 @@ def test_one_epoch_has_no_steady_state_figures(results: Path) -> None:
     assert f["first_epoch_s"] is not None and f["steady_epochs"] == 0
     assert f["compile_s"] is None and f["train_epoch_s"] is None and f["train_step_ms"] is None
     assert f["top100_accuracy_impl"] is not None and rec["curve"]["val_epoch"] == [1]
+
+
+def test_dry_run_lists_the_sweep_and_writes_nothing(results: Path) -> None:
+    out = bench_run(*fake_args("FakeImpl", "RaisingImpl", extra=("--seed", "0-2", "--dry-run")),
+                    results=results)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.strip().splitlines()
+    assert len(lines) == 6 and "FakeImpl [32] seed 2 rep 0" in out.stdout
+    assert not results.exists()
