@@ -109,7 +109,7 @@ class Runner:
         self.opts = options
         self.listener = listener
         self.store = ResultsStore(options.results_dir)
-        self.workdir = Path(tempfile.gettempdir())  # a private folder once the sweep runs
+        self.workdir = Path()  # a private temporary folder while the sweep runs
         self.active: Active | None = None
 
     def skipped(self) -> set[int]:
@@ -272,8 +272,6 @@ def _curve_from_events(events: list[dict[str, Any]]) -> dict[str, list[Any]]:
         "epoch_loss": [e.get("loss") for e in epochs],
         "epoch_s": [e.get("epoch_s") for e in epochs],
     }
-
-
 
 
 @contextmanager
