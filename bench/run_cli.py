@@ -32,7 +32,7 @@ from bench.progress import SweepProgress
 from bench.record import STATUS_OK
 from bench.runner import Options, Runner, SweepInterrupted
 from bench.store import check_results_dir
-from bench.summary import failures, format_table
+from bench.summary import check_warnings, failures, format_table
 
 log = logging.getLogger(__name__)
 
@@ -202,7 +202,7 @@ def run_command(args: argparse.Namespace) -> int:
     finally:
         progress.close()
     print(format_table(records))
-    problems = failures(records)
+    problems = "\n".join(filter(None, [failures(records), check_warnings(records)]))
     if problems:
         print(problems, file=sys.stderr)
     return code

@@ -7,6 +7,9 @@ from typing import Any
 
 from bench.record import RunRecord
 
+MAX_OVERHEAD_RATIO = 1.05  # harness epoch time vs the impl's own loop time (issue 4)
+MAX_ACCURACY_GAP = 1e-3  # impl metric vs numpy on the same embeddings
+
 
 def _num(digits: int) -> Callable[[Any], str]:
     def fmt(value: Any) -> str:
@@ -64,4 +67,21 @@ def failures(records: Sequence[RunRecord]) -> str:
     for r in records:
         if r.status != "ok" and r.error:
             lines.append(f"{r.impl} seed {r.spec.get('seed')}: {r.status}: {headline(r.error)}")
+    return "\n".join(lines)
+
+
+def check_warnings(records: Sequence[RunRecord]) -> str:
+    """One line per ok run whose harness overhead or accuracy cross-check is out of bounds."""
+    lines = []
+    for r in records:
+        f, who = r.figures, f"{r.impl} seed {r.spec.get('seed')} rep {r.repeat}"
+        ratio = f.get("harness_overhead_ratio")
+        if ratio is not None and ratio > MAX_OVERHEAD_RATIO:
+            lines.append(f"warning: {who}: harness epoch time is {ratio:.3f}x the impl's own "
+                         f"loop time (more than {MAX_OVERHEAD_RATIO:.2f}x)")
+        gap = f.get("top100_accuracy_abs_diff")
+        if gap is not None and gap > MAX_ACCURACY_GAP:
+            lines.append(f"warning: {who}: top-100 accuracy by the impl "
+                         f"{f.get('top100_accuracy_impl'):.4f} vs numpy "
+                         f"{f.get('top100_accuracy_numpy'):.4f}")
     return "\n".join(lines)

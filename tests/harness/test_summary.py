@@ -7,7 +7,7 @@ import pytest
 from bench import sweep
 from bench.progress import SweepProgress
 from bench.record import RunRecord, new_run_id
-from bench.summary import failures, format_table, headline
+from bench.summary import check_warnings, failures, format_table, headline
 
 
 def _record(status: str, error: str | None = None, **figures: float) -> RunRecord:
@@ -57,3 +57,14 @@ def test_progress_counts_every_epoch_even_of_runs_that_end_early(
     progress.close()
     err = capsys.readouterr().err
     assert "seed 0 rep 0: failed in 1.0 s" in err and "seed 1 rep 0: ok in 2.0 s" in err
+
+
+def test_overhead_and_accuracy_gaps_are_warned_about() -> None:
+    fine = _record("ok", harness_overhead_ratio=1.01, top100_accuracy_abs_diff=0.0)
+    slow = _record("ok", harness_overhead_ratio=1.2, top100_accuracy_abs_diff=0.0)
+    apart = _record("ok", harness_overhead_ratio=1.0, top100_accuracy_abs_diff=0.02,
+                    top100_accuracy_impl=0.30, top100_accuracy_numpy=0.28)
+    assert check_warnings([fine]) == ""
+    text = check_warnings([fine, slow, apart]).splitlines()
+    assert len(text) == 2
+    assert "1.200x" in text[0] and "0.3000 vs numpy 0.2800" in text[1]
