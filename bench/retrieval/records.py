@@ -25,6 +25,9 @@ that produced the record.
     index_rss_mb        RSS after build minus RSS before loading the candidates
     baseline_rss_mb     RSS after imports, before loading anything
     build_peak_delta_mb peak RSS during build minus RSS before it
+
+`worker`: {pid, exit_code, signal, loadavg_1m (the machine's 1-minute load
+average when the worker started)}.
 """
 
 from __future__ import annotations

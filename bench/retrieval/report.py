@@ -155,6 +155,11 @@ def _provenance(recs: list[Mapping[str, Any]], command: str | None) -> list[str]
                  f"logical CPUs, {env.get('memory_gb', '?')} GB; commit(s) {', '.join(commits)}.")
     pk = env.get("packages", {})
     lines.append("Packages: " + ", ".join(f"{k} {v}" for k, v in sorted(pk.items())) + ".")
+    loads = [r["worker"]["loadavg_1m"] for r in recs if (r.get("worker") or {}).get("loadavg_1m")
+             is not None]
+    if loads:
+        lines.append(f"1-minute load average when workers started: {min(loads):.1f} to "
+                     f"{max(loads):.1f} (on {env.get('cpu_count_logical', '?')} CPUs).")
     failed = sum(r["status"] != "ok" for r in recs)
     lines += [f"Records: {len(recs)} ({failed} not ok).", ""]
     return lines

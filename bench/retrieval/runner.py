@@ -151,7 +151,9 @@ class ContenderRun:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "bench.retrieval.worker", str(job_path), str(events_path)],
                 env=env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
-        worker = {"pid": proc.pid, "exit_code": None, "signal": None}
+        # The machine's load when the worker started: timings on a shared machine need it.
+        worker = {"pid": proc.pid, "exit_code": None, "signal": None,
+                  "loadavg_1m": round(os.getloadavg()[0], 2)}
         state = {"group": None, "group_t0": t0, "offset": 0, "worker": worker,
                  "started": started, "t0": t0, "env": env}
         try:
