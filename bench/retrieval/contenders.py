@@ -53,7 +53,7 @@ class Contender:
 
 
 _B = "bench.retrieval.backends"
-BLOCK = 32768  # candidates per block of the streaming variants: 1000 x 32768 f32 = 131 MB
+BLOCK = 65536  # candidates per tile of the blocked variants: 1000 x 65536 f32 = 262 MB
 
 
 def _keras(backend: str, mode: str, description: str) -> Contender:
@@ -90,7 +90,7 @@ _ALL: tuple[Contender, ...] = (
               description="jax.jit(matmul + jax.lax.top_k)"),
     Contender("jax-blocked", f"{_B}.jax_search:JaxSearcher", "jax", ("jax",), True,
               options={"block": BLOCK},
-              description=f"jax.jit, lax.map over {BLOCK}-row blocks, per-block top_k merged"),
+              description=f"jax.jit, lax.map over {BLOCK}-candidate tiles, per-tile top_k merged"),
     Contender("jax-approx", f"{_B}.jax_search:JaxSearcher", "jax", ("jax",), False,
               options={"approx": True},
               params=({"recall_target": 0.95},),

@@ -61,8 +61,9 @@ def _row(name: str, t: dict[str, Any]) -> str:
     return f"| {name} | {t['total']:.0f} | " + " | ".join(cells) + f" | {other} |"
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.retrieval.profile", description=__doc__)
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m bench.retrieval.profile", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--impl", default="numpy,faiss-flat,jax,torch,keras-jax,keras-tf,keras-torch")
     p.add_argument("--candidates", type=int, default=1_000_000)
     p.add_argument("--dim", type=int, default=32)
@@ -72,7 +73,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=None)
     p.add_argument("--worker", type=Path, default=None, help=argparse.SUPPRESS)
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Profile each contender in its own process; print and optionally write the table."""
+    args = _parser().parse_args(argv)
     if args.worker:
         print(json.dumps(worker(json.loads(args.worker.read_text()))))
         return 0
