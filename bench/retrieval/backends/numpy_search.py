@@ -83,9 +83,11 @@ class NumpySearcher(Searcher):
 
     def build(self, candidates: np.ndarray) -> None:
         self.candidates = np.ascontiguousarray(candidates, dtype=np.float32)
+        if self.block is not None and self.block >= len(candidates):
+            self.block = None  # one tile holds them all: the plain path
 
     def search(self, queries: Any, k: int) -> np.ndarray:
-        if self.block is None or self.block >= len(self.candidates):
+        if self.block is None:
             return top_k_rows(queries @ self.candidates.T, k)[0]  # (B, N) scores
         block = self.block
         if self.pool is None or len(queries) < 2 * self.threads:
@@ -105,4 +107,4 @@ class NumpySearcher(Searcher):
         return {"numpy": np.__version__}
 
     def resolved_options(self) -> dict[str, Any]:
-        return {"block": self.block, "threads": self.threads if self.pool else 1}
+        return {"block": self.block, "threads": self.threads if self.pool and self.block else 1}

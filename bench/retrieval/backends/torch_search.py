@@ -29,6 +29,8 @@ class TorchSearcher(Searcher):
 
     def build(self, candidates: np.ndarray) -> None:
         self.candidates = torch.from_numpy(np.array(candidates, dtype=np.float32)).to(self.device)
+        if self.block is not None and self.block >= len(candidates):
+            self.block = None  # one block holds them all: the plain path
         self._sync()
 
     def _sync(self) -> None:
@@ -43,7 +45,7 @@ class TorchSearcher(Searcher):
     @torch.inference_mode()
     def search(self, queries: Any, k: int) -> Any:
         n = self.candidates.shape[0]
-        if self.block is None or self.block >= n:
+        if self.block is None:
             return torch.topk(queries @ self.candidates.T, k).indices  # (B, N) scores
         values, rows = [], []
         for start in range(0, n, self.block):
