@@ -19,7 +19,7 @@ from bench.data.dataset import Dataset
 from bench.spec import RunSpec
 from bench.weights import Weights, check_weights, weight_shapes
 from impls import _shared
-from impls.jax_native import model
+from impls.jax_native import batches, model
 
 
 def resolve_device(request: str) -> jax.Device:
@@ -56,7 +56,9 @@ class JaxRetrieval(RetrievalImpl):
         self._shapes = weight_shapes(data.vocab, spec.layer_sizes, spec.embedding_dim)
         self._put = partial(jax.device_put, device=self._device)
         bs = spec.batch_size
-        self._train_batches = [self._put(b) for b in _shared.host_batches(data.train, bs)]
+        # Host-side batch preparation (distinct tower rows apart), once, here.
+        self._host_train = batches.prepare_all(_shared.host_batches(data.train, bs), bs)
+        self._train_batches = [self._put(b) for b in self._host_train]
         self._test_batches = [self._put(b) for b in _shared.host_batches(data.test, bs)]
         self._splits = {
             "train": self._put(_shared.query_arrays(_shared.split_arrays(data.train))),
@@ -138,10 +140,10 @@ class JaxScanRetrieval(JaxRetrieval):
 
     def __init__(self, spec: RunSpec, data: Dataset, weights: Weights) -> None:
         super().__init__(spec, data, weights)
-        stacked, rest = _shared.stacked_full_batches(data.train, spec.batch_size)
-        self._stacked = self._put(stacked)
-        self._rest = self._put(rest) if rest is not None else None
         self._num_full = len(data.train) // spec.batch_size
+        self._stacked = self._put(batches.stack(self._host_train[: self._num_full]))
+        short = len(self._train_batches) > self._num_full
+        self._rest = self._train_batches[-1] if short else None
         # Prefixes for max_steps < num_full, made on request and kept (tests only).
         self._prefixes: dict[int, Any] = {self._num_full: self._stacked}
 

@@ -7,6 +7,7 @@ import are plain dict copies. Every function here is pure and traced by jit.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -37,6 +38,16 @@ def masked_mean(table: jax.Array, ids: jax.Array) -> jax.Array:
     return jnp.sum(table[ids] * mask, axis=1) / jnp.sum(mask, axis=1)  # (B, D)
 
 
+def bag_mean(table: jax.Array, bag: Mapping[str, jax.Array]) -> jax.Array:
+    """masked_mean from a compact bag (impls/jax_native/batches.py): ids, segment, weight, count."""
+    embedded = table[bag["ids"]] * bag["weight"][:, None]  # (N, D); padding entries weigh 0
+    rows = bag["count"].shape[0]
+    summed = jax.ops.segment_sum(
+        embedded, bag["segment"], num_segments=rows, indices_are_sorted=True
+    )
+    return summed / bag["count"][:, None]  # (U, D)
+
+
 def dense_stack(params: Mapping[str, jax.Array], tower: str, x: jax.Array) -> jax.Array:
     """The tower's dense layers: ReLU on all but the last, which is linear."""
     depth = num_layers(params)
@@ -54,12 +65,15 @@ def query_tower(params: Mapping[str, jax.Array], batch: Batch) -> jax.Array:
     return dense_stack(params, "query", jnp.concatenate(parts, axis=1))
 
 
-def candidate_tower(params: Mapping[str, jax.Array], batch: Batch) -> jax.Array:
+def candidate_tower(params: Mapping[str, jax.Array], batch: Mapping[str, Any]) -> jax.Array:
     """(B, out) candidate embeddings: id embedding, masked-mean title and genres, dense stack."""
     parts = []
     for feature, name in CANDIDATE_EMBEDDINGS.items():
-        if feature in MASKED_FEATURES:
-            parts.append(masked_mean(params[name], batch[feature]))
+        value = batch[feature]
+        if isinstance(value, Mapping):  # a compact bag (training batches)
+            parts.append(bag_mean(params[name], value))
+        elif feature in MASKED_FEATURES:
+            parts.append(masked_mean(params[name], value))
         else:
             parts.append(params[name][batch[feature]])
     return dense_stack(params, "candidate", jnp.concatenate(parts, axis=1))
@@ -68,6 +82,18 @@ def candidate_tower(params: Mapping[str, jax.Array], batch: Batch) -> jax.Array:
 def loss_fn(params: Mapping[str, jax.Array], batch: Batch) -> jax.Array:
     """MSE between dot(query, candidate) and the label, averaged over the batch."""
     scores = jnp.sum(query_tower(params, batch) * candidate_tower(params, batch), axis=1)
+    return jnp.mean(jnp.square(batch["label"] - scores))
+
+
+def dedup_loss_fn(params: Mapping[str, jax.Array], batch: Mapping[str, Any]) -> jax.Array:
+    """loss_fn on a batch whose towers' distinct rows are apart (impls/jax_native/batches.py).
+
+    Each tower runs once per distinct input row; the rating's embeddings are
+    gathered back by index. Same value and gradients as loss_fn.
+    """
+    query = query_tower(params, batch["query"])[batch["query_index"]]  # (B, out)
+    cand = candidate_tower(params, batch["candidate"])[batch["candidate_index"]]  # (B, out)
+    scores = jnp.sum(query * cand, axis=1)
     return jnp.mean(jnp.square(batch["label"] - scores))
 
 
@@ -86,8 +112,8 @@ def adagrad_update(
 def train_step(
     params: Params, accumulators: Params, batch: Batch, learning_rate: float
 ) -> tuple[Params, Params, jax.Array]:
-    """One Adagrad step on one batch; returns the new state and the loss before the update."""
-    loss, grads = jax.value_and_grad(loss_fn)(params, batch)
+    """One Adagrad step on one deduplicated batch; the new state and the loss before the update."""
+    loss, grads = jax.value_and_grad(dedup_loss_fn)(params, batch)
     params, accumulators = adagrad_update(params, accumulators, grads, learning_rate)
     return params, accumulators, loss
 
