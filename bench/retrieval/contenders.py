@@ -81,7 +81,7 @@ _ALL: tuple[Contender, ...] = (
     Contender("faiss-flat", f"{_B}.faiss_search:FaissFlatSearcher", "faiss", ("faiss",), True,
               description="faiss IndexFlatIP (exact reference)"),
     Contender("faiss-ivf", f"{_B}.faiss_search:FaissIvfSearcher", "faiss", ("faiss",), False,
-              params=tuple({"nprobe": p} for p in (1, 4, 16, 64, 256)),
+              params=tuple({"nprobe": p} for p in (1, 8, 64, 512)),
               description="faiss IndexIVFFlat, nlist ~ 4 sqrt(N), nprobe swept"),
     Contender("faiss-hnsw", f"{_B}.faiss_search:FaissHnswSearcher", "faiss", ("faiss",), False,
               params=tuple({"efSearch": e} for e in (128, 512, 2048)),

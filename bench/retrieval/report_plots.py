@@ -18,6 +18,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from bench.retrieval.contenders import CONTENDERS  # noqa: E402
 
 DPI = 100
+REFERENCE = "faiss-flat"  # the exact point on the recall-vs-QPS plot
 _CMAP = plt.get_cmap("tab20")
 
 
@@ -64,22 +65,24 @@ def latency_plot(recs: list[Mapping[str, Any]], dim: int, k: int, path: Path) ->
 
 def recall_qps_plot(recs: list[Mapping[str, Any]], dim: int, k: int, path: Path) -> None:
     """At the largest N, one panel per batch: recall vs QPS of approximate contenders
-    (one point per search param) with the exact ones as reference points."""
+    (one point per search param), with faiss-flat as the exact reference point."""
     n = max(r["spec"]["candidates"] for r in recs)
     batches = sorted({r["spec"]["batch"] for r in recs})
     fig, axes = plt.subplots(1, len(batches), figsize=(5.0 * len(batches), 4.5), squeeze=False)
     for ax, batch in zip(axes[0], batches, strict=True):
         by_impl: dict[str, list[tuple[float, float]]] = {}
         for r in _ok(recs):
-            if r["spec"]["candidates"] == n and r["spec"]["batch"] == batch:
+            exact = CONTENDERS[r["impl"]].exact if r["impl"] in CONTENDERS else True
+            if (r["spec"]["candidates"] == n and r["spec"]["batch"] == batch
+                    and (not exact or r["impl"] == REFERENCE)):
                 by_impl.setdefault(r["impl"], []).append((r["figures"]["qps"],
                                                           r["figures"]["recall"]))
         for name, pts in sorted(by_impl.items()):
             exact = CONTENDERS[name].exact if name in CONTENDERS else True
             pts.sort(key=lambda p: p[1])
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], "o" if exact else "-o",
-                    ms=4 if exact else 5, color=_color(name), label=name,
-                    alpha=0.5 if exact else 1.0)
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], "*" if exact else "-o",
+                    ms=10 if exact else 5, color=_color(name),
+                    label=f"{name} (exact)" if exact else name)
         ax.set(xscale="log", xlabel="queries per second", ylabel=f"recall@{k}",
                title=f"N={n:,}, dim {dim}, k {k}, batch {batch}")
         ax.grid(True, which="both", alpha=0.3)
