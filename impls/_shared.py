@@ -67,25 +67,6 @@ def host_batches(split: Split, batch_size: int) -> list[dict[str, np.ndarray]]:
     return [{k: v[s] for k, v in arrays.items()} for s in split.batch_slices(batch_size)]
 
 
-def stacked_full_batches(
-    split: Split, batch_size: int
-) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray] | None]:
-    """Full batches stacked to (num_full, batch_size, ...), and the short remainder or None."""
-    arrays = split_arrays(split)
-    n_full = len(split) // batch_size
-    cut = n_full * batch_size
-    stacked = {
-        k: v[:cut].reshape((n_full, batch_size) + v.shape[1:]) for k, v in arrays.items()
-    }
-    rest = {k: v[cut:] for k, v in arrays.items()} if cut < len(split) else None
-    return stacked, rest
-
-
-def five_star_weight(split: Split) -> np.ndarray:
-    """(N,) float32: 1 for the 5-star rows the top-k accuracy counts, else 0."""
-    return split.five_star().astype(np.float32)
-
-
 def steps_to_run(spec: RunSpec, data: Dataset, max_steps: int | None) -> int:
     """Number of training steps of one epoch, optionally capped at `max_steps`."""
     steps = data.train.num_batches(spec.batch_size)
