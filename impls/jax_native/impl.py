@@ -18,8 +18,9 @@ from bench.contract import RetrievalImpl
 from bench.data.dataset import Dataset
 from bench.spec import RunSpec
 from bench.weights import Weights, check_weights, weight_shapes
+from impls import _batches as batches
 from impls import _shared
-from impls.jax_native import batches, model
+from impls.jax_native import model
 
 
 def resolve_device(request: str) -> jax.Device:

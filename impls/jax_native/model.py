@@ -39,7 +39,7 @@ def masked_mean(table: jax.Array, ids: jax.Array) -> jax.Array:
 
 
 def bag_mean(table: jax.Array, bag: Mapping[str, jax.Array]) -> jax.Array:
-    """masked_mean from a compact bag (impls/jax_native/batches.py): ids, segment, weight, count."""
+    """masked_mean from a compact bag (impls/_batches.py): ids, segment, weight, count."""
     embedded = table[bag["ids"]] * bag["weight"][:, None]  # (N, D); padding entries weigh 0
     rows = bag["count"].shape[0]
     summed = jax.ops.segment_sum(
@@ -86,7 +86,7 @@ def loss_fn(params: Mapping[str, jax.Array], batch: Batch) -> jax.Array:
 
 
 def dedup_loss_fn(params: Mapping[str, jax.Array], batch: Mapping[str, Any]) -> jax.Array:
-    """loss_fn on a batch whose towers' distinct rows are apart (impls/jax_native/batches.py).
+    """loss_fn on a batch whose towers' distinct rows are apart (impls/_batches.py).
 
     Each tower runs once per distinct input row; the rating's embeddings are
     gathered back by index. Same value and gradients as loss_fn.

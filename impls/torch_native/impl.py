@@ -9,6 +9,7 @@ float32 the two differ only by the rounding of that addition (~1 ulp of acc).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -18,7 +19,7 @@ from bench.contract import RetrievalImpl
 from bench.data.dataset import Dataset
 from bench.spec import RunSpec
 from bench.weights import Weights, check_weights, weight_shapes
-from impls import _shared
+from impls import _batches, _shared
 from impls.torch_native.model import Batch, RetrievalModel
 
 # See the module docstring: Keras's eps, moved inside the accumulator.
@@ -54,7 +55,9 @@ class TorchRetrieval(RetrievalImpl):
             initial_accumulator_value=_TORCH_INITIAL_ACCUMULATOR, eps=0.0,
         )
         bs = spec.batch_size
-        self._train_batches = [self._tensors(b) for b in _shared.host_batches(data.train, bs)]
+        # Host-side batch preparation (distinct tower rows apart, compact bags), once, here.
+        prepared = _batches.prepare_all(_shared.host_batches(data.train, bs), bs)
+        self._train_batches = [self._tensors(b) for b in prepared]
         self._test_batches = [self._tensors(b) for b in _shared.host_batches(data.test, bs)]
         self._splits = {
             "train": self._tensors(_shared.query_arrays(_shared.split_arrays(data.train))),
@@ -72,8 +75,12 @@ class TorchRetrieval(RetrievalImpl):
         t = torch.from_numpy(np.ascontiguousarray(a))
         return t.to(self._device, dtype=torch.int64 if a.dtype.kind in "iu" else torch.float32)
 
-    def _tensors(self, arrays: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
-        return {k: self._tensor(v) for k, v in arrays.items()}
+    def _tensors(self, arrays: Mapping[str, Any]) -> dict[str, Any]:
+        """A (nested) dict of host arrays as device tensors."""
+        return {
+            k: self._tensors(v) if isinstance(v, Mapping) else self._tensor(v)
+            for k, v in arrays.items()
+        }
 
     def _make_step(self) -> Any:
         """The training step the epoch loop calls (eager here; compiled in the subclass)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import torch
 from torch import nn
@@ -17,6 +18,14 @@ Batch = Mapping[str, torch.Tensor]
 def _module_name(weight_name: str) -> str:
     """"query/user_embedding" -> "user_embedding" (the attribute inside the tower)."""
     return weight_name.split("/", 1)[1]
+
+
+def bag_mean(embedding: nn.Embedding, bag: Mapping[str, torch.Tensor]) -> torch.Tensor:
+    """masked_mean from a compact bag (impls/_batches.py): ids, segment, weight, count."""
+    embedded = embedding(bag["ids"]) * bag["weight"].unsqueeze(-1)  # (N, D); padding weighs 0
+    rows = bag["count"].shape[0]
+    summed = embedded.new_zeros((rows, embedded.shape[1])).index_add(0, bag["segment"], embedded)
+    return summed / bag["count"].unsqueeze(-1)  # (U, D)
 
 
 def masked_mean(embedded: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
@@ -41,11 +50,17 @@ class Tower(nn.Module):
         pairs = zip(widths[:-1], widths[1:], strict=True)
         self.dense = nn.ModuleList(nn.Linear(a, b) for a, b in pairs)
 
-    def forward(self, batch: Batch) -> torch.Tensor:
+    def forward(self, batch: Mapping[str, Any]) -> torch.Tensor:
         parts = []
         for feature, weight_name in self.features.items():
-            emb = self.embeddings[_module_name(weight_name)](batch[feature])
-            parts.append(masked_mean(emb, batch[feature]) if feature in MASKED_FEATURES else emb)
+            embedding = self.embeddings[_module_name(weight_name)]
+            value = batch[feature]
+            if isinstance(value, Mapping):  # a compact bag (training batches)
+                parts.append(bag_mean(embedding, value))
+            elif feature in MASKED_FEATURES:
+                parts.append(masked_mean(embedding(value), value))
+            else:
+                parts.append(embedding(value))
         x = torch.cat(parts, dim=1)
         for i, layer in enumerate(self.dense):
             x = layer(x)
@@ -66,9 +81,15 @@ class RetrievalModel(nn.Module):
             CANDIDATE_EMBEDDINGS, rows, dims["candidate"], layer_sizes, embedding_dim
         )
 
-    def forward(self, batch: Batch) -> torch.Tensor:
-        """MSE between dot(query, candidate) and the label, averaged over the batch."""
-        scores = (self.query(batch) * self.candidate(batch)).sum(dim=1)
+    def forward(self, batch: Mapping[str, Any]) -> torch.Tensor:
+        """MSE between dot(query, candidate) and the label, averaged over the batch.
+
+        Takes a prepared batch (impls/_batches.py): each tower runs once per
+        distinct input row and the ratings gather their embeddings back.
+        """
+        query = self.query(batch["query"])[batch["query_index"]]  # (B, out)
+        cand = self.candidate(batch["candidate"])[batch["candidate_index"]]  # (B, out)
+        scores = (query * cand).sum(dim=1)
         return torch.mean(torch.square(batch["label"] - scores))
 
     def neutral_parameters(self) -> dict[str, tuple[nn.Parameter, bool]]:

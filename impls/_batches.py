@@ -1,4 +1,6 @@
-"""Training batches for native JAX, prepared once on the host so the step does less work.
+"""Training batches for the native implementations, prepared once on the host (numpy only).
+
+The native JAX and native PyTorch steps train on these, so the step does less work.
 
 Two rewrites of a batch, each exact in real arithmetic (float32 summation
 order aside, which the parity tests bound):
@@ -128,6 +130,7 @@ def prepare_all(host_batches: list[dict[str, np.ndarray]], batch_size: int) -> l
 
 def stack(batches: list[Batch]) -> Batch:
     """Equal-shaped prepared batches stacked along a new leading (step) axis."""
-    import jax  # tree utilities only; the arrays stay numpy
-
-    return jax.tree.map(lambda *xs: np.stack(xs), *batches)
+    first = batches[0]
+    if isinstance(first, dict):
+        return {k: stack([b[k] for b in batches]) for k in first}
+    return np.stack(batches)
