@@ -85,7 +85,8 @@ _ALL: tuple[Contender, ...] = (
               description="faiss IndexIVFFlat, nlist ~ 4 sqrt(N), nprobe swept"),
     Contender("faiss-hnsw", f"{_B}.faiss_search:FaissHnswSearcher", "faiss", ("faiss",), False,
               params=tuple({"efSearch": e} for e in (128, 512, 2048)),
-              description="faiss IndexHNSWFlat M=16, efSearch swept (max(efSearch, k) used)"),
+              description="faiss IndexHNSWFlat M=16 on the MIPS-to-L2 reduction, "
+                          "efSearch swept (max(efSearch, k) used)"),
     Contender("jax", f"{_B}.jax_search:JaxSearcher", "jax", ("jax",), True,
               description="jax.jit(matmul + jax.lax.top_k)"),
     Contender("jax-blocked", f"{_B}.jax_search:JaxSearcher", "jax", ("jax",), True,

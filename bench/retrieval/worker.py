@@ -55,6 +55,7 @@ def build(target: str, options: dict[str, Any], path: str, events: Events,
           where: dict[str, Any]) -> tuple[Searcher, float]:
     """Construct and build the searcher; emit "built"; return it and the post-build RSS."""
     searcher, import_s = timed(lambda: load_searcher(target, options))
+    memory.trim()  # the previous group's freed memory must not lower this baseline later
     baseline = memory.rss_mb()
     cand = np.array(np.load(path, mmap_mode="r"))  # load: not part of build
     memory.reset_peak()
