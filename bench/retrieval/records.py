@@ -20,8 +20,11 @@ that produced the record.
     recall_ids          plain id-set recall@k
     rows_id_equal       share of queries whose id set equals the exact one
     recall_queries      queries the recall is over
-    peak_rss_delta_mb   peak RSS during this setting minus RSS at its start
-                        (the search's working memory: score matrix, indices)
+    peak_rss_delta_mb   peak RSS during this setting minus RSS right after build
+                        (the search's working memory: score matrix, indices;
+                        settings run batch-ascending, so memory an allocator
+                        kept from an earlier setting is at most this one's need)
+    peak_rss_setting_mb peak RSS during this setting minus RSS at its start
     index_rss_mb        RSS after build minus RSS before loading the candidates
     baseline_rss_mb     RSS after imports, before loading anything
     build_peak_delta_mb peak RSS during build minus RSS before it

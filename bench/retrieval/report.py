@@ -177,7 +177,8 @@ def render(records: Iterable[Mapping[str, Any]], command: str | None = None,
               "tie-aware recall@k vs the exact numpy answer (ids counted as hits when their",
               "exact score reaches the k-th best within float32 rounding); 'recall (ids)' is",
               "the plain id overlap. search peak MB: peak RSS during the setting minus RSS",
-              "at its start (score matrices live here). Cells '(r=...)' flag recall < 1.", ""]
+              "right after the index was built (score matrices live here); index MB: RSS",
+              "the built index added. Cells '(r=...)' flag recall < 1.", ""]
     for (dim, k), group in _groups(recs).items():
         batch = max(r["spec"]["batch"] for r in group)
         lines += [f"### dim {dim}, k {k}", "", f"QPS at batch {batch}:", ""]

@@ -80,7 +80,7 @@ def _slices(queries: np.ndarray, batch: int) -> list[tuple[int, int]]:
 
 
 def run_setting(searcher: Searcher, job: dict[str, Any], k: int, batch: int,
-                data: dict[str, np.ndarray]) -> dict[str, Any]:
+                data: dict[str, Any]) -> dict[str, Any]:
     """Time one (k, batch) with the current params; figures for the record."""
     slices = _slices(data["queries"], batch)
     inputs = [searcher.to_device(data["queries"][a:b]) for a, b in slices]
@@ -97,30 +97,34 @@ def run_setting(searcher: Searcher, job: dict[str, Any], k: int, batch: int,
     first_call_s = seconds(start, now_ns())
     times = measure_calls(call, warmup=job["warmup"], min_calls=job["min_calls"],
                           max_calls=job["repeats"], budget_s=job["budget_s"])
-    peak_delta = memory.peak_rss_mb() - rss0
+    peak = memory.peak_rss_mb()
     rows = np.concatenate([np.arange(*slices[j]) for j in sorted(answers)])
     found = np.concatenate([answers[j] for j in sorted(answers)])
     recall = recall_at_k(found.astype(np.int64), data["truth"][rows], data["queries"][rows],
                          data["candidates"], k)
     return {**LatencyResult(batch, times).summary(), "first_call_s": first_call_s,
-            "peak_rss_delta_mb": peak_delta, "rss_before_mb": rss0,
+            "peak_rss_delta_mb": peak - data["build_rss_mb"], "peak_rss_setting_mb": peak - rss0,
+            "rss_before_mb": rss0,
             "recall_queries": int(len(rows)), **recall,
             "resolved_options": searcher.resolved_options()}
 
 
 def run_group(job: dict[str, Any], group: dict[str, Any], events: Events) -> None:
-    """Build once for one (candidates, dim), then every (k, params, batch)."""
+    """Build once for one (candidates, dim), then every (batch, k, params)."""
     where = {"candidates": group["n"], "dim": group["dim"]}
-    searcher, _ = build(job["target"], job["options"], group["candidates"], events, where)
-    data = {
+    searcher, build_rss = build(job["target"], job["options"], group["candidates"], events, where)
+    data: dict[str, Any] = {
+        "build_rss_mb": build_rss,
         "candidates": np.load(group["candidates"], mmap_mode="r"),
         "queries": np.load(group["queries"]),
         "truth": np.load(group["truth_ids"], mmap_mode="r"),
     }
-    for k in job["ks"]:
-        for params in job["params"]:
-            searcher.set_params(dict(params))
-            for batch in job["batches"]:
+    # Batch sizes ascending, outermost: allocators that keep freed memory (TF's)
+    # then hold no more than the current setting needs when its peak is read.
+    for batch in sorted(job["batches"]):
+        for k in job["ks"]:
+            for params in job["params"]:
+                searcher.set_params(dict(params))
                 at = {**where, "k": k, "batch": batch, "params": params}
                 try:
                     figures = run_setting(searcher, job, k, batch, data)
