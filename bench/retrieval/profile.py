@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -78,12 +79,16 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Profile each contender in its own process; print and optionally write the table."""
+    argv = sys.argv[1:] if argv is None else argv
     args = _parser().parse_args(argv)
     if args.worker:
         print(json.dumps(worker(json.loads(args.worker.read_text()))))
         return 0
     chosen = contenders.select(args.impl)
-    lines = [f"Per-call median ms at N={args.candidates:,}, dim {args.dim}, k {args.k}, "
+    lines = ["Produced by:", "", "    python -m bench.retrieval.profile " + shlex.join(argv), "",
+             "Phases are the searcher's own ops timed apart, eager (for jit and xla modes",
+             "too: their fused program is 'total'); 'other' = total minus the phases.", "",
+             f"Per-call median ms at N={args.candidates:,}, dim {args.dim}, k {args.k}, "
              f"batch {args.batch} ({args.calls} calls after one untimed):", "",
              "| contender | total | " + " | ".join(PHASES) + " | other |",
              "|" + "---|" * (len(PHASES) + 3)]
