@@ -44,14 +44,15 @@ class ImplEntry:
         return cls
 
 
-# libgomp (torch's OpenMP) spin-waits between parallel regions by default. On a
-# machine whose cores are shared with other busy processes, the spinning threads
-# starve each other: a native torch epoch of ml-100k took 7.7-13.5 s with 2
-# threads vs 0.55 s with 1, and 0.53 s with 2 threads and OMP_WAIT_POLICY=PASSIVE
-# (measured side by side, load average ~6 on 2 cores). PASSIVE makes idle
-# threads sleep; on an idle machine it costs at most a few microseconds per
-# parallel region. Every torch-based worker gets it.
-_TORCH_ENV: Mapping[str, str] = {"OMP_WAIT_POLICY": "PASSIVE"}
+# torch's OpenMP threads spin-wait between parallel regions (libgomp's default).
+# On a 2-core machine shared with other busy processes the spinning threads
+# starve each other: a native torch epoch of ml-100k (depth 1) took 7.7-13.5 s
+# with torch's default 2 threads vs 0.55-0.70 s with 1 (load average ~6).
+# On the same machine idle: 2 threads 0.16 s, 1 thread 0.17 s, and 2 threads
+# with OMP_WAIT_POLICY=PASSIVE 0.42 s; keras-torch 0.95 s, 0.87 s, 1.05 s.
+# One thread is as fast idle and robust under load for a model this small, so
+# every torch-based worker runs with it (the setting is in each run's env).
+_TORCH_ENV: Mapping[str, str] = {"OMP_NUM_THREADS": "1"}
 
 
 def _keras(name: str, backend: str, extra: str) -> ImplEntry:
