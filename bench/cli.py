@@ -22,6 +22,7 @@ _COMMANDS: tuple[str, ...] = (
     "bench.run_cli",
     "bench.report_cli",
     "bench.retrieval_cli",
+    "bench.parity_cli",
 )
 
 

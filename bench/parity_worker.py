@@ -1,0 +1,73 @@
+"""One implementation's shared-start parity run (`python -m bench.parity_worker JOB.json`).
+
+Started by bench/parity_cli.py with the implementation's environment; here,
+and only here, its framework is imported. It builds the implementation from
+the shared initial-weights file, trains the first `steps` batches of
+data.train in row order (train_epoch(max_steps)), and writes the per-step
+losses and exported final weights to the job's `out` file (bench.parity's
+npz layout). Exit 0 when written, 1 on any failure (traceback on stderr).
+
+Job file keys: impl (registry name or "module:Class"), spec (RunSpec dict),
+dataset {name, cache_dir}, weights (path of the initial weights), steps, out.
+"""
+
+from __future__ import annotations
+
+import faulthandler
+import json
+import logging
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench import parity
+from bench.spec import RunSpec
+from bench.sweep import entry_for
+from bench.weights import load_weights
+from bench.worker import load_dataset
+
+log = logging.getLogger("bench.parity_worker")
+
+
+def run(job: dict[str, Any]) -> None:
+    """Build, train `steps` steps from the shared weights, write losses and final weights."""
+    spec = RunSpec.from_dict(job["spec"])
+    data = load_dataset(job["dataset"]["name"], job["dataset"].get("cache_dir"))
+    steps = int(job["steps"])
+    available = -(-len(data.train) // spec.batch_size)
+    if steps > available:
+        raise ValueError(f"{steps} steps asked, data.train has {available} batches")
+    cls = entry_for(job["impl"]).load()
+    impl = cls(spec, data, load_weights(Path(job["weights"])))
+    losses = np.asarray(impl.train_epoch(max_steps=steps), np.float64)
+    impl.synchronize()
+    if losses.shape != (steps,):
+        raise ValueError(f"train_epoch(max_steps={steps}) returned {losses.shape} losses")
+    parity.save_result(Path(job["out"]), losses, impl.export_weights())
+    log.info("%s: %d steps, loss %.6f -> %.6f", job["impl"], steps, losses[0], losses[-1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the job file named on the command line; 0 when its result is written, else 1."""
+    argv = sys.argv[1:] if argv is None else argv
+    faulthandler.enable()  # a segfault still leaves a Python traceback in the log
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        run(json.loads(Path(argv[0]).read_text()))
+    except Exception:
+        log.error("parity run failed:\n%s", traceback.format_exc())
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    code = main()
+    # The result is written: skip interpreter teardown, where frameworks' threads
+    # and atexit hooks can hang or crash after the work is done.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
