@@ -68,6 +68,13 @@ def _keras(name: str, backend: str, extra: str) -> ImplEntry:
     )
 
 
+# What the -dedup variants change (impls/_batches.py). Not like-for-like with the
+# Keras model, which runs the towers row by row over padded inputs.
+_DEDUP = (
+    "towers once per distinct row, padding skipped: less arithmetic, same result up to "
+    "summation order; any framework could do this"
+)
+
 REGISTRY: dict[str, ImplEntry] = {
     e.name: e
     for e in (
@@ -80,7 +87,8 @@ REGISTRY: dict[str, ImplEntry] = {
             framework="jax",
             requires=("jax",),
             extra="jax",
-            description="native JAX: whole training step under jax.jit",
+            description="native JAX: whole training step under jax.jit; row-wise towers on "
+            "padded inputs, as the Keras model",
         ),
         ImplEntry(
             name="jax-scan",
@@ -88,7 +96,16 @@ REGISTRY: dict[str, ImplEntry] = {
             framework="jax",
             requires=("jax",),
             extra="jax",
-            description="native JAX: whole epoch as one compiled lax.scan",
+            description="native JAX: the epoch's full batches as one compiled lax.scan "
+            "(short last batch as a jitted step); row-wise, as the Keras model",
+        ),
+        ImplEntry(
+            name="jax-dedup",
+            target="impls.jax_native.impl:JaxDedupRetrieval",
+            framework="jax",
+            requires=("jax",),
+            extra="jax",
+            description="native JAX, jitted step on deduplicated batches: " + _DEDUP,
         ),
         ImplEntry(
             name="torch",
@@ -97,7 +114,17 @@ REGISTRY: dict[str, ImplEntry] = {
             requires=("torch",),
             extra="torch",
             env=_TORCH_ENV,
-            description="native PyTorch: nn.Embedding, nn.Linear, optim.Adagrad, eager",
+            description="native PyTorch: nn.Embedding, nn.Linear, optim.Adagrad, eager; "
+            "row-wise towers on padded inputs, as the Keras model",
+        ),
+        ImplEntry(
+            name="torch-dedup",
+            target="impls.torch_native.impl:TorchDedupRetrieval",
+            framework="torch",
+            requires=("torch",),
+            extra="torch",
+            env=_TORCH_ENV,
+            description="native PyTorch, eager, on deduplicated batches: " + _DEDUP,
         ),
         ImplEntry(
             name="torch-compile",
@@ -106,7 +133,7 @@ REGISTRY: dict[str, ImplEntry] = {
             requires=("torch",),
             extra="torch",
             env=_TORCH_ENV,
-            description="native PyTorch with the training step under torch.compile",
+            description="native PyTorch with the training step under torch.compile; row-wise",
         ),
     )
 }

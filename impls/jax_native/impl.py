@@ -1,4 +1,10 @@
-"""Native JAX implementations: `JaxRetrieval` (jitted step) and `JaxScanRetrieval` (scanned epoch).
+"""Native JAX implementations: `JaxRetrieval` (jitted step), `JaxScanRetrieval` (scanned
+epoch) and `JaxDedupRetrieval` (jitted step on deduplicated batches).
+
+The first two compute what the Keras model computes: each tower row by row on
+the padded inputs, batches = contiguous row-order slices of the train split.
+`JaxDedupRetrieval` runs the towers once per distinct row with padding skipped
+(impls/_batches.py): less arithmetic, same result up to summation order.
 
 Every array the run needs is put on the device in the constructor, already cut
 into the batches training iterates, so an epoch is only compiled calls.
@@ -38,6 +44,7 @@ def resolve_device(request: str) -> jax.Device:
 
 # donate_argnums: params and accumulators are consumed, so XLA updates them in place.
 _train_step = jax.jit(model.train_step, donate_argnums=(0, 1))
+_dedup_train_step = jax.jit(model.dedup_train_step, donate_argnums=(0, 1))
 _scan_epoch = jax.jit(model.scan_epoch, donate_argnums=(0, 1))
 _query_tower = jax.jit(model.query_tower)
 _candidate_tower = jax.jit(model.candidate_tower)
@@ -46,7 +53,10 @@ _batch_hits = jax.jit(model.batch_hits, static_argnums=4)
 
 
 class JaxRetrieval(RetrievalImpl):
-    """Native JAX: the whole training step (forward, backward, Adagrad) under one jax.jit."""
+    """Native JAX: the whole training step (forward, backward, Adagrad) under one jax.jit.
+
+    Row-wise, as the Keras model: padded title/genre lists, one tower row per rating.
+    """
 
     framework: ClassVar[str] = "jax"
     sync_mechanism: ClassVar[str] = "jax.block_until_ready"
@@ -57,8 +67,7 @@ class JaxRetrieval(RetrievalImpl):
         self._shapes = weight_shapes(data.vocab, spec.layer_sizes, spec.embedding_dim)
         self._put = partial(jax.device_put, device=self._device)
         bs = spec.batch_size
-        # Host-side batch preparation (distinct tower rows apart), once, here.
-        self._host_train = batches.prepare_all(_shared.host_batches(data.train, bs), bs)
+        self._host_train = self._prepare_train(_shared.host_batches(data.train, bs))
         self._train_batches = [self._put(b) for b in self._host_train]
         self._test_batches = [self._put(b) for b in _shared.host_batches(data.test, bs)]
         self._splits = {
@@ -72,12 +81,20 @@ class JaxRetrieval(RetrievalImpl):
         self.import_weights(weights)
         self._cand_emb = _candidate_tower(self._params, self._candidates)
 
+    def _prepare_train(self, host: list[dict[str, np.ndarray]]) -> list[Any]:
+        """The host training batches as the step takes them (row-wise: unchanged)."""
+        return host
+
+    def _step(self, batch: Any) -> Any:
+        """One jitted training step: (params, accumulators, loss)."""
+        return _train_step(self._params, self._acc, batch, self._lr)
+
     def train_epoch(self, max_steps: int | None = None) -> np.ndarray:
         steps = _shared.steps_to_run(self.spec, self.data, max_steps)
         self.loop_hooks.begin()
         losses = []
         for batch in self._train_batches[:steps]:
-            self._params, self._acc, loss = _train_step(self._params, self._acc, batch, self._lr)
+            self._params, self._acc, loss = self._step(batch)
             losses.append(loss)
         out = np.asarray(jnp.stack(losses), dtype=np.float64) if losses else np.zeros(0)
         self.loop_hooks.end()
@@ -173,3 +190,20 @@ class JaxScanRetrieval(JaxRetrieval):
         if n not in self._prefixes:
             self._prefixes[n] = jax.tree.map(lambda a: a[:n], self._stacked)
         return self._prefixes[n]
+
+
+class JaxDedupRetrieval(JaxRetrieval):
+    """Native JAX, jitted step on deduplicated batches (impls/_batches.py).
+
+    Each tower runs once per distinct input row of a batch and the ratings
+    gather their rows back; title/genre means are segment sums over the real
+    ids only (padding skipped). Less arithmetic, same result up to float
+    summation order: an algorithmic shortcut any framework could use.
+    """
+
+    def _prepare_train(self, host: list[dict[str, np.ndarray]]) -> list[Any]:
+        # Host-side preparation, once, here: full batches padded to one shape for jit.
+        return batches.prepare_all(host, self.spec.batch_size)
+
+    def _step(self, batch: Any) -> Any:
+        return _dedup_train_step(self._params, self._acc, batch, self._lr)

@@ -112,16 +112,30 @@ def adagrad_update(
 def train_step(
     params: Params, accumulators: Params, batch: Batch, learning_rate: float
 ) -> tuple[Params, Params, jax.Array]:
-    """One Adagrad step on one deduplicated batch; the new state and the loss before the update."""
-    loss, grads = jax.value_and_grad(dedup_loss_fn)(params, batch)
+    """One Adagrad step on one row-wise batch; the new state and the loss before the update."""
+    return _step(loss_fn, params, accumulators, batch, learning_rate)
+
+
+def dedup_train_step(
+    params: Params, accumulators: Params, batch: Batch, learning_rate: float
+) -> tuple[Params, Params, jax.Array]:
+    """train_step on a deduplicated batch (impls/_batches.py), through dedup_loss_fn."""
+    return _step(dedup_loss_fn, params, accumulators, batch, learning_rate)
+
+
+def _step(
+    loss: Any, params: Params, accumulators: Params, batch: Batch, learning_rate: float
+) -> tuple[Params, Params, jax.Array]:
+    """value_and_grad of `loss`, then the Adagrad update."""
+    value, grads = jax.value_and_grad(loss)(params, batch)
     params, accumulators = adagrad_update(params, accumulators, grads, learning_rate)
-    return params, accumulators, loss
+    return params, accumulators, value
 
 
 def scan_epoch(
     params: Params, accumulators: Params, stacked: Batch, learning_rate: float
 ) -> tuple[Params, Params, jax.Array]:
-    """train_step over every batch of `stacked` (leading axis = step) in one lax.scan."""
+    """train_step over every row-wise batch of `stacked` (leading axis = step) in one lax.scan."""
 
     def body(state: tuple[Params, Params], batch: Batch) -> tuple[tuple[Params, Params], jax.Array]:
         p, a, loss = train_step(state[0], state[1], batch, learning_rate)

@@ -1,4 +1,10 @@
-"""Native PyTorch implementations: `TorchRetrieval` (eager) and `TorchCompiledRetrieval`.
+"""Native PyTorch implementations: `TorchRetrieval` (eager), `TorchCompiledRetrieval` and
+`TorchDedupRetrieval` (eager, deduplicated batches).
+
+The first two compute what the Keras model computes: each tower row by row on
+the padded inputs, batches = contiguous row-order slices of the train split.
+`TorchDedupRetrieval` runs the towers once per distinct row with padding
+skipped (impls/_batches.py): less arithmetic, same result up to summation order.
 
 Optimiser: torch.optim.Adagrad. Its update is  p -= lr * g / (sqrt(acc) + eps)
 (eps outside the sqrt) while Keras's is  p -= lr * g / sqrt(acc + eps).  We pass
@@ -55,8 +61,7 @@ class TorchRetrieval(RetrievalImpl):
             initial_accumulator_value=_TORCH_INITIAL_ACCUMULATOR, eps=0.0,
         )
         bs = spec.batch_size
-        # Host-side batch preparation (distinct tower rows apart, compact bags), once, here.
-        prepared = _batches.prepare_all(_shared.host_batches(data.train, bs), bs)
+        prepared = self._prepare_train(_shared.host_batches(data.train, bs))
         self._train_batches = [self._tensors(b) for b in prepared]
         self._test_batches = [self._tensors(b) for b in _shared.host_batches(data.test, bs)]
         self._splits = {
@@ -82,6 +87,14 @@ class TorchRetrieval(RetrievalImpl):
             for k, v in arrays.items()
         }
 
+    def _prepare_train(self, host: list[dict[str, np.ndarray]]) -> list[dict[str, Any]]:
+        """The host training batches as the step takes them (row-wise: unchanged)."""
+        return host
+
+    def _loss(self, batch: Batch) -> torch.Tensor:
+        """The training loss of one batch (row-wise: the model's forward)."""
+        return self._model(batch)
+
     def _make_step(self) -> Any:
         """The training step the epoch loop calls (eager here; compiled in the subclass)."""
         return self._train_step
@@ -89,7 +102,7 @@ class TorchRetrieval(RetrievalImpl):
     def _train_step(self, batch: Batch) -> torch.Tensor:
         """One Adagrad step; returns the batch loss before the update (detached)."""
         self._opt.zero_grad(set_to_none=True)
-        loss = self._model(batch)
+        loss = self._loss(batch)
         loss.backward()
         self._opt.step()
         return loss.detach()
@@ -179,5 +192,30 @@ class TorchCompiledRetrieval(TorchRetrieval):
     specialised graph on the first epoch instead of a dynamic-shape one.
     """
 
+    def _prepare_train(self, host: list[dict[str, np.ndarray]]) -> list[dict[str, Any]]:
+        """The host training batches as the step takes them (row-wise: unchanged)."""
+        return host
+
+    def _loss(self, batch: Batch) -> torch.Tensor:
+        """The training loss of one batch (row-wise: the model's forward)."""
+        return self._model(batch)
+
     def _make_step(self) -> Any:
         return torch.compile(self._train_step, dynamic=False)
+
+
+class TorchDedupRetrieval(TorchRetrieval):
+    """Native PyTorch, eager, on deduplicated batches (impls/_batches.py).
+
+    Each tower runs once per distinct input row of a batch and the ratings
+    gather their rows back; title/genre means are index_add sums over the real
+    ids only (padding skipped). Less arithmetic, same result up to float
+    summation order: an algorithmic shortcut any framework could use.
+    """
+
+    def _prepare_train(self, host: list[dict[str, np.ndarray]]) -> list[dict[str, Any]]:
+        # Host-side preparation, once, here (padding to one shape is for jit; harmless here).
+        return _batches.prepare_all(host, self.spec.batch_size)
+
+    def _loss(self, batch: Batch) -> torch.Tensor:
+        return self._model.dedup_loss(batch)

@@ -84,8 +84,16 @@ class RetrievalModel(nn.Module):
     def forward(self, batch: Mapping[str, Any]) -> torch.Tensor:
         """MSE between dot(query, candidate) and the label, averaged over the batch.
 
-        Takes a prepared batch (impls/_batches.py): each tower runs once per
-        distinct input row and the ratings gather their embeddings back.
+        Row-wise, as the Keras model: both towers on every rating's padded inputs.
+        """
+        scores = (self.query(batch) * self.candidate(batch)).sum(dim=1)
+        return torch.mean(torch.square(batch["label"] - scores))
+
+    def dedup_loss(self, batch: Mapping[str, Any]) -> torch.Tensor:
+        """forward's loss from a deduplicated batch (impls/_batches.py).
+
+        Each tower runs once per distinct input row and the ratings gather
+        their embeddings back; same value and gradients up to summation order.
         """
         query = self.query(batch["query"])[batch["query_index"]]  # (B, out)
         cand = self.candidate(batch["candidate"])[batch["candidate_index"]]  # (B, out)
