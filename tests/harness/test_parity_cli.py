@@ -79,7 +79,7 @@ def test_compare_reports_shape_and_name_problems() -> None:
     short = parity.compare("a", "b", (losses[:1], weights), (losses, weights))
     assert short["verdict"] == parity.DIFFERENT and short["max_abs_loss_diff"] is None
     missing = parity.compare("a", "b", (losses, {}), (losses, weights))
-    assert missing["verdict"] == parity.DIFFERENT and "w: max inf" in missing["note"]
+    assert missing["verdict"] == parity.DIFFERENT and "worst weight w (inf" in missing["note"]
     within = {"w": weights["w"] + np.float32(5e-6)}  # 5e-6 < 1e-5 * (1 + 1)
     assert parity.weight_mismatch(within, weights) is None
     beyond = {"w": weights["w"] + np.float32(3e-5)}
