@@ -1,0 +1,123 @@
+"""Top-100 retrieval of one implementation, timed request by request in its own child process.
+
+Parent side (imports no framework): `RetrievalServer` starts
+`python -m tests.impls.retrieval_server --impl NAME`, which builds the
+implementation on tests.harness.fake_data.medium (400 candidates, so top-100
+is a real selection), refreshes its candidates, converts one fixed block of
+query embeddings to the device (outside any timing) and warms `retrieve` up
+(compilation). Then each `retrieve` line on stdin runs impl.retrieve on that
+block and synchronises on the result, answering with a JSON line. `ping`
+answers at once: the pipe round trip every request carries.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench import registry
+from bench.spec import RunSpec, layers_for_depth
+from bench.weights import init_weights
+
+ROOT = Path(__file__).resolve().parents[2]
+QUERIES = 500  # rows of the fixed query block
+K = 100
+WARMUP_CALLS = 3
+
+
+class RetrievalServer:
+    """A child process holding one built implementation and a device-resident query block."""
+
+    def __init__(self, name: str, depth: int = 1) -> None:
+        env = dict(os.environ)
+        env.update(registry.get(name).env)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+        env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        cmd = [sys.executable, "-m", "tests.impls.retrieval_server", "--impl", name,
+               "--depth", str(depth)]
+        self._proc = subprocess.Popen(
+            cmd, cwd=ROOT, env=env, text=True, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        )
+        self.info = self._reply()  # sent once built and warmed up
+
+    def _reply(self) -> dict[str, Any]:
+        assert self._proc.stdout is not None
+        line = self._proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"retrieval server exited with code {self._proc.wait()}")
+        return dict(json.loads(line))
+
+    def _ask(self, command: str) -> dict[str, Any]:
+        assert self._proc.stdin is not None
+        self._proc.stdin.write(command + "\n")
+        self._proc.stdin.flush()
+        return self._reply()
+
+    def retrieve(self) -> float:
+        """One synchronised top-K retrieval of the query block in the child; its own seconds."""
+        return float(self._ask("retrieve")["seconds"])
+
+    def ping(self) -> None:
+        """A request that does nothing: times the pipe round trip."""
+        self._ask("ping")
+
+    def close(self) -> None:
+        if self._proc.poll() is None:
+            self._ask("quit")
+            self._proc.wait(timeout=60)
+
+    def __enter__(self) -> RetrievalServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def serve(name: str, depth: int) -> None:
+    """Build, load the query block, warm up; then answer `retrieve` / `ping` / `quit` lines."""
+    from tests.harness.fake_data import medium
+
+    out, sys.stdout = sys.stdout, sys.stderr  # the protocol owns stdout; stray prints go to stderr
+    data = medium()
+    spec = RunSpec(impl=name, layer_sizes=layers_for_depth(depth), top_k=K, device="cpu")
+    impl = registry.get(name).load()(spec, data, init_weights(data.vocab, spec.layer_sizes, 32, 0))
+    impl.refresh_candidates()
+    block = np.random.default_rng(0).standard_normal((QUERIES, spec.layer_sizes[-1]))
+    queries = impl.to_device(block.astype(np.float32))  # outside every timed call
+    for _ in range(WARMUP_CALLS):
+        impl.synchronize(impl.retrieve(queries, K))
+    top = impl.to_numpy(impl.retrieve(queries, K))
+    info = {"ready": True, "versions": impl.versions(), "queries": QUERIES, "k": K,
+            "candidates": len(impl.candidate_embeddings()), "result_shape": list(top.shape)}
+    print(json.dumps(info), file=out, flush=True)
+    for line in sys.stdin:
+        command = line.strip()
+        if command == "quit":
+            print(json.dumps({"bye": True}), file=out, flush=True)
+            return
+        if command == "ping":
+            print(json.dumps({}), file=out, flush=True)
+        elif command == "retrieve":
+            start = time.perf_counter()
+            impl.synchronize(impl.retrieve(queries, K))
+            print(json.dumps({"seconds": time.perf_counter() - start}), file=out, flush=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description="(child) top-K retrieval server")
+    p.add_argument("--impl", required=True)
+    p.add_argument("--depth", type=int, default=1)
+    args = p.parse_args(argv)
+    serve(args.impl, args.depth)
+
+
+if __name__ == "__main__":
+    main()
