@@ -41,7 +41,8 @@ def save_result(path: Path, losses: np.ndarray, weights: Weights) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".npz")
     try:
         with os.fdopen(fd, "wb") as f:
-            np.savez(f, **{_LOSSES: np.asarray(losses, np.float64)}, **weights)
+            arrays: dict[str, Any] = {_LOSSES: np.asarray(losses, np.float64), **weights}
+            np.savez(f, **arrays)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

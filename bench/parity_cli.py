@@ -56,7 +56,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0, help="seed of the shared initial weights")
     p.add_argument("--dataset", default="ml-100k", help="cache name or module:function")
-    p.add_argument("--results", default="results", help="where the JSON goes")
+    p.add_argument("--results", default="results/runs",
+                   help="where the JSON goes (the records dir `bench report` reads)")
     p.add_argument("--cache-dir", default=None)
     p.add_argument("--timeout", type=float, default=300.0, help="seconds per worker")
     p.add_argument("--jobs", type=int, default=2, help="workers at once")
@@ -141,7 +142,7 @@ def _run_workers(args: argparse.Namespace, data: Any, names: list[str], depths: 
                 "dataset": {"name": args.dataset, "cache_dir": args.cache_dir},
                 "weights": str(weights), "out": str(job.out)}))
             jobs.append(job)
-    pending, running = list(jobs), []
+    pending, running = list(jobs), list[Job]()
     try:
         while pending or running:
             while pending and len(running) < args.jobs:
