@@ -94,10 +94,10 @@ def table(result: SharedStart) -> Table:
     cols = [
         Column("impl", lambda r: str(r["impl"])),
         Column("vs", lambda r: str(r["baseline"])),
-        Column("max |Δ loss|", lambda r: f"{_sci(r['max_abs_loss_diff'])} "
+        Column("max Δ loss (abs)", lambda r: f"{_sci(r['max_abs_loss_diff'])} "
                                         f"(tol {_sci(r['loss_tolerance'])})"),
-        Column("first step beyond", lambda r: str(r["first_step_beyond_tolerance"] or "–")),
-        Column("max |Δ weight|", lambda r: f"{_sci(r['max_abs_weight_diff'])} "
+        Column("first step beyond", lambda r: _step(r["first_step_beyond_tolerance"])),
+        Column("max Δ weight (abs)", lambda r: f"{_sci(r['max_abs_weight_diff'])} "
                                           f"(tol {_sci(r['weight_tolerance'])})"),
         Column("verdict", lambda r: f"**{r['verdict']}**"),
         Column("note", lambda r: str(r["note"]) or "–"),
@@ -107,3 +107,8 @@ def table(result: SharedStart) -> Table:
 
 def _sci(x: float) -> str:
     return num(x, 0) if math.isnan(x) else f"{x:.2e}"
+
+
+def _step(step: int | None) -> str:
+    """A 0-based step index, or a dash when no step left the tolerance."""
+    return "–" if step is None else str(step)
