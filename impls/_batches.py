@@ -1,6 +1,9 @@
-"""Training batches for the native implementations, prepared once on the host (numpy only).
+"""Deduplicated training batches, prepared once on the host (numpy only).
 
-The native JAX and native PyTorch steps train on these, so the step does less work.
+Only the -dedup variants (jax-dedup, torch-dedup) train on these; the primary
+native implementations, like the Keras model, run the towers row by row on the
+padded inputs. These are algorithmic shortcuts any framework could use, so a
+-dedup variant is not a like-for-like comparison with the Keras model.
 
 Two rewrites of a batch, each exact in real arithmetic (float32 summation
 order aside, which the parity tests bound):
