@@ -84,7 +84,7 @@ class RetrievalImpl(ABC):
 
     @abstractmethod
     def candidate_embeddings(self) -> np.ndarray:
-        """(num_candidates, out_dim) float32: the candidate tower on `data.candidates`, row order."""
+        """(num_candidates, out_dim) float32: the candidate tower on every candidate row."""
 
     @abstractmethod
     def query_embeddings(self, split: Literal["train", "test"]) -> np.ndarray:

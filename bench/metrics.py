@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 
-def top_k_indices(queries: np.ndarray, candidates: np.ndarray, k: int, block: int = 4096) -> np.ndarray:
+def top_k_indices(
+    queries: np.ndarray, candidates: np.ndarray, k: int, block: int = 4096
+) -> np.ndarray:
     """(B, k) candidate row indices by descending dot product, ties by lower index.
 
     Blocked over queries so memory stays at block x num_candidates scores.

@@ -131,7 +131,7 @@ def _run_workers(args: argparse.Namespace, data: Any, names: list[str], depths: 
     for depth in depths:
         layers = layers_for_depth(depth)
         weights = tmp / f"initial-depth{depth}.npz"
-        save_weights(weights, init_weights(data.vocab, layers, 32, args.seed))
+        save_weights(weights, init_weights(data.vocab, layers, RunSpec.embedding_dim, args.seed))
         for name in names:
             slug = f"{name.replace(':', '.')}-depth{depth}"
             job = Job(name, layers, tmp / f"{slug}.npz", tmp / f"{slug}.log")

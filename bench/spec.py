@@ -8,6 +8,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+
 def layers_for_depth(depth: int) -> tuple[int, ...]:
     """Layer sizes for `--depth`: 1 -> (32,), 2 -> (64, 32), 3 -> (128, 64, 32).
 

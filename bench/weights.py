@@ -75,7 +75,9 @@ def init_weights(
     return weights
 
 
-def check_weights(weights: Mapping[str, np.ndarray], expected: Mapping[str, tuple[int, ...]]) -> None:
+def check_weights(
+    weights: Mapping[str, np.ndarray], expected: Mapping[str, tuple[int, ...]]
+) -> None:
     """Raise ValueError naming the first missing, extra or misshapen weight."""
     missing = sorted(set(expected) - set(weights))
     extra = sorted(set(weights) - set(expected))
@@ -87,7 +89,8 @@ def check_weights(weights: Mapping[str, np.ndarray], expected: Mapping[str, tupl
 
 
 def save_weights(path: Path, weights: Mapping[str, np.ndarray]) -> None:
-    np.savez(path, **{k: np.asarray(v, dtype=np.float32) for k, v in weights.items()})
+    arrays: dict[str, np.ndarray] = {k: np.asarray(v, np.float32) for k, v in weights.items()}
+    np.savez(path, **arrays)  # type: ignore[arg-type]  # numpy's stub types **kwds as bool
 
 
 def load_weights(path: Path) -> Weights:
