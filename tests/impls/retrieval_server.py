@@ -14,71 +14,35 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import time
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from bench import registry
 from bench.spec import RunSpec, layers_for_depth
 from bench.weights import init_weights
+from tests.impls.child_server import ChildServer
 
-ROOT = Path(__file__).resolve().parents[2]
 QUERIES = 500  # rows of the fixed query block
 K = 100
 WARMUP_CALLS = 3
 
 
-class RetrievalServer:
+class RetrievalServer(ChildServer):
     """A child process holding one built implementation and a device-resident query block."""
 
     def __init__(self, name: str, depth: int = 1) -> None:
-        env = dict(os.environ)
-        env.update(registry.get(name).env)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-        env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        cmd = [sys.executable, "-m", "tests.impls.retrieval_server", "--impl", name,
-               "--depth", str(depth)]
-        self._proc = subprocess.Popen(
-            cmd, cwd=ROOT, env=env, text=True, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-        )
-        self.info = self._reply()  # sent once built and warmed up
-
-    def _reply(self) -> dict[str, Any]:
-        assert self._proc.stdout is not None
-        line = self._proc.stdout.readline()
-        if not line:
-            raise RuntimeError(f"retrieval server exited with code {self._proc.wait()}")
-        return dict(json.loads(line))
-
-    def _ask(self, command: str) -> dict[str, Any]:
-        assert self._proc.stdin is not None
-        self._proc.stdin.write(command + "\n")
-        self._proc.stdin.flush()
-        return self._reply()
+        args = ["--impl", name, "--depth", str(depth)]
+        super().__init__(name, "tests.impls.retrieval_server", args)
 
     def retrieve(self) -> float:
         """One synchronised top-K retrieval of the query block in the child; its own seconds."""
-        return float(self._ask("retrieve")["seconds"])
+        return float(self.ask("retrieve")["seconds"])
 
     def ping(self) -> None:
         """A request that does nothing: times the pipe round trip."""
-        self._ask("ping")
-
-    def close(self) -> None:
-        if self._proc.poll() is None:
-            self._ask("quit")
-            self._proc.wait(timeout=60)
-
-    def __enter__(self) -> RetrievalServer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+        self.ask("ping")
 
 
 def serve(name: str, depth: int) -> None:

@@ -17,20 +17,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 from bench import registry
 from bench.data.dataset import Dataset
 from bench.spec import RunSpec, layers_for_depth
 from bench.weights import init_weights
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.impls.child_server import ChildServer
 
 
 def load_data(kind: str) -> Dataset:
@@ -46,52 +42,21 @@ def load_data(kind: str) -> Dataset:
     return load_dataset(kind)
 
 
-class EpochServer:
+class EpochServer(ChildServer):
     """A child process holding one built implementation; `epoch()` trains one more epoch."""
 
     def __init__(self, name: str, depth: int, data: str, batch_size: int = 1000) -> None:
-        env = dict(os.environ)
-        env.update(registry.get(name).env)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-        env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        cmd = [sys.executable, "-m", "tests.impls.speed", "--serve", "--impl", name,
-               "--depth", str(depth), "--data", data, "--batch-size", str(batch_size)]
-        self._proc = subprocess.Popen(
-            cmd, cwd=ROOT, env=env, text=True, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-        )
-        self.info = self._reply()  # sent once built and warmed up
-
-    def _reply(self) -> dict[str, Any]:
-        assert self._proc.stdout is not None
-        line = self._proc.stdout.readline()
-        if not line:
-            raise RuntimeError(f"epoch server exited with code {self._proc.wait()}")
-        return dict(json.loads(line))
-
-    def _ask(self, command: str) -> dict[str, Any]:
-        assert self._proc.stdin is not None
-        self._proc.stdin.write(command + "\n")
-        self._proc.stdin.flush()
-        return self._reply()
+        args = ["--serve", "--impl", name, "--depth", str(depth), "--data", data,
+                "--batch-size", str(batch_size)]
+        super().__init__(name, "tests.impls.speed", args)
 
     def epoch(self) -> float:
         """Train one epoch in the child; its own (synchronised) seconds."""
-        return float(self._ask("epoch")["seconds"])
+        return float(self.ask("epoch")["seconds"])
 
     def feed(self) -> float | None:
         """Seconds to iterate one epoch of a Keras fit input (None for native impls)."""
-        return self._ask("feed")["seconds"]
-
-    def close(self) -> None:
-        if self._proc.poll() is None:
-            self._ask("quit")
-            self._proc.wait(timeout=60)
-
-    def __enter__(self) -> EpochServer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+        return self.ask("feed")["seconds"]
 
 
 def measure(names: list[str], depth: int, data: str, rounds: int) -> list[dict[str, Any]]:
