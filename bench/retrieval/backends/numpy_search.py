@@ -99,6 +99,8 @@ class NumpySearcher(Searcher):
             lambda q: streaming_top_k(q, self.candidates, k, block), parts)))
 
     def phases(self, queries: Any, k: int) -> dict[str, Callable[[], Any]]:
+        if self.block is not None:
+            return {}  # tiles interleave matmul and selection: no separate phases
         scores = queries @ self.candidates.T
         return {"matmul": lambda: queries @ self.candidates.T,
                 "top_k": lambda: top_k_rows(scores, k)}

@@ -62,6 +62,8 @@ class TorchSearcher(Searcher):
 
     @torch.inference_mode()
     def phases(self, queries: Any, k: int) -> dict[str, Callable[[], Any]]:
+        if self.block is not None:
+            return {}  # blocks interleave matmul and topk: no separate phases
         scores = queries @ self.candidates.T
         ids = torch.topk(scores, k).indices
 
