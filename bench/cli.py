@@ -9,13 +9,14 @@ are imported here, so they must not import any ML framework at module level.
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import sys
 from collections.abc import Sequence
 
 from bench.errors import EXIT_USAGE, UsageError
 
-# (module, attribute) of every sub-command, in the order `--help` lists them.
+# Every sub-command module, in the order `--help` lists them.
 _COMMANDS: tuple[str, ...] = (
     "bench.data.cli",
     "bench.list_cli",
@@ -35,22 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for module_name in _COMMANDS:
-        module = _import_optional(module_name)
-        if module is not None:
-            module.add_parser(sub)
+        importlib.import_module(module_name).add_parser(sub)
     return parser
-
-
-def _import_optional(module_name: str):  # type: ignore[no-untyped-def]
-    """Import a sub-command module; one still being written is simply absent."""
-    import importlib
-
-    try:
-        return importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name == module_name:
-            return None
-        raise
 
 
 def main(argv: Sequence[str] | None = None) -> int:
