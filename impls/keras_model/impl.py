@@ -24,7 +24,7 @@ from impls.keras_model.model import RetrievalModel
 _JIT_COMPILE: dict[str, bool | str] = {"auto": "auto", "on": True, "off": False}
 _SYNC: dict[str, str] = {
     "jax": "jax.block_until_ready",
-    "torch": "torch.cuda.synchronize",  # eager CPU torch is synchronous: no call needed there
+    "torch": "torch.cuda.synchronize on cuda; none on cpu (eager CPU ops are synchronous)",
     "tensorflow": "tensor .numpy() read-back",
 }
 

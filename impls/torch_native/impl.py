@@ -46,8 +46,9 @@ class TorchRetrieval(RetrievalImpl):
     """Native PyTorch, eager: nn.Embedding, nn.Linear, torch.optim.Adagrad."""
 
     framework: ClassVar[str] = "torch"
-    # On CPU eager torch ops are synchronous and no call is needed.
-    sync_mechanism: ClassVar[str] = "torch.cuda.synchronize"
+    sync_mechanism: ClassVar[str] = (
+        "torch.cuda.synchronize on cuda; none on cpu (eager CPU ops are synchronous)"
+    )
 
     def __init__(self, spec: RunSpec, data: Dataset, weights: Weights) -> None:
         super().__init__(spec, data, weights)
