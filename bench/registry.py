@@ -75,66 +75,40 @@ _DEDUP = (
     "summation order; any framework could do this"
 )
 
+def _native(name: str, framework: str, cls: str, description: str) -> ImplEntry:
+    """A native implementation: impls/<framework>_native, needing only its framework."""
+    return ImplEntry(
+        name=name,
+        target=f"impls.{framework}_native.impl:{cls}",
+        framework=framework,
+        requires=(framework,),
+        extra=framework,
+        env=_TORCH_ENV if framework == "torch" else {},
+        description=description,
+    )
+
+
+_ROW_WISE = "row-wise towers on padded inputs, as the Keras model"
+
 REGISTRY: dict[str, ImplEntry] = {
     e.name: e
     for e in (
         _keras("keras-jax", "jax", "jax"),
         _keras("keras-tf", "tensorflow", "tf"),
         _keras("keras-torch", "torch", "torch"),
-        ImplEntry(
-            name="jax",
-            target="impls.jax_native.impl:JaxRetrieval",
-            framework="jax",
-            requires=("jax",),
-            extra="jax",
-            description="native JAX: whole training step under jax.jit; row-wise towers on "
-            "padded inputs, as the Keras model",
-        ),
-        ImplEntry(
-            name="jax-scan",
-            target="impls.jax_native.impl:JaxScanRetrieval",
-            framework="jax",
-            requires=("jax",),
-            extra="jax",
-            description="native JAX: the epoch's full batches as one compiled lax.scan "
-            "(short last batch as a jitted step); row-wise, as the Keras model",
-        ),
-        ImplEntry(
-            name="jax-dedup",
-            target="impls.jax_native.impl:JaxDedupRetrieval",
-            framework="jax",
-            requires=("jax",),
-            extra="jax",
-            description="native JAX, jitted step on deduplicated batches: " + _DEDUP,
-        ),
-        ImplEntry(
-            name="torch",
-            target="impls.torch_native.impl:TorchRetrieval",
-            framework="torch",
-            requires=("torch",),
-            extra="torch",
-            env=_TORCH_ENV,
-            description="native PyTorch: nn.Embedding, nn.Linear, optim.Adagrad, eager; "
-            "row-wise towers on padded inputs, as the Keras model",
-        ),
-        ImplEntry(
-            name="torch-dedup",
-            target="impls.torch_native.impl:TorchDedupRetrieval",
-            framework="torch",
-            requires=("torch",),
-            extra="torch",
-            env=_TORCH_ENV,
-            description="native PyTorch, eager, on deduplicated batches: " + _DEDUP,
-        ),
-        ImplEntry(
-            name="torch-compile",
-            target="impls.torch_native.impl:TorchCompiledRetrieval",
-            framework="torch",
-            requires=("torch",),
-            extra="torch",
-            env=_TORCH_ENV,
-            description="native PyTorch with the training step under torch.compile; row-wise",
-        ),
+        _native("jax", "jax", "JaxRetrieval",
+                f"native JAX: whole training step under jax.jit; {_ROW_WISE}"),
+        _native("jax-scan", "jax", "JaxScanRetrieval",
+                "native JAX: the epoch's full batches as one compiled lax.scan "
+                f"(short last batch as a jitted step); {_ROW_WISE}"),
+        _native("jax-dedup", "jax", "JaxDedupRetrieval",
+                f"native JAX, jitted step on deduplicated batches: {_DEDUP}"),
+        _native("torch", "torch", "TorchRetrieval",
+                f"native PyTorch: nn.Embedding, nn.Linear, optim.Adagrad, eager; {_ROW_WISE}"),
+        _native("torch-dedup", "torch", "TorchDedupRetrieval",
+                f"native PyTorch, eager, on deduplicated batches: {_DEDUP}"),
+        _native("torch-compile", "torch", "TorchCompiledRetrieval",
+                f"native PyTorch with the training step under torch.compile; {_ROW_WISE}"),
     )
 }
 
