@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from bench.data.dataset import Vocabulary
@@ -28,10 +29,16 @@ def bag_mean(embedding: nn.Embedding, bag: Mapping[str, torch.Tensor]) -> torch.
     return summed / bag["count"].unsqueeze(-1)  # (U, D)
 
 
-def masked_mean(embedded: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
-    """(B, D) mean over the non-zero ids (Keras GlobalAveragePooling1D mask semantics)."""
-    mask = (ids != 0).to(embedded.dtype).unsqueeze(-1)  # (B, L, 1)
-    return (embedded * mask).sum(dim=1) / mask.sum(dim=1)
+def masked_mean(embedding: nn.Embedding, ids: torch.Tensor) -> torch.Tensor:
+    """(B, D) mean over the non-zero ids (Keras GlobalAveragePooling1D mask semantics).
+
+    Keras computes sum(x * mask) / sum(mask); F.embedding_bag's "sum" with
+    padding_idx=0 is that numerator in one fused kernel (forward and backward)
+    instead of a (B, L, D) gather, multiply and reduce. An all-padding row
+    stays 0/0 = NaN, as in Keras.
+    """
+    summed = F.embedding_bag(ids, embedding.weight, mode="sum", padding_idx=0)
+    return summed / (ids != 0).sum(dim=1, keepdim=True).to(summed.dtype)
 
 
 class Tower(nn.Module):
@@ -53,12 +60,12 @@ class Tower(nn.Module):
     def forward(self, batch: Mapping[str, Any]) -> torch.Tensor:
         parts = []
         for feature, weight_name in self.features.items():
-            embedding = self.embeddings[_module_name(weight_name)]
+            embedding = cast(nn.Embedding, self.embeddings[_module_name(weight_name)])
             value = batch[feature]
             if isinstance(value, Mapping):  # a compact bag (training batches)
                 parts.append(bag_mean(embedding, value))
             elif feature in MASKED_FEATURES:
-                parts.append(masked_mean(embedding(value), value))
+                parts.append(masked_mean(embedding, value))
             else:
                 parts.append(embedding(value))
         x = torch.cat(parts, dim=1)
@@ -100,13 +107,14 @@ class RetrievalModel(nn.Module):
         scores = (query * cand).sum(dim=1)
         return torch.mean(torch.square(batch["label"] - scores))
 
-    def neutral_parameters(self) -> dict[str, tuple[nn.Parameter, bool]]:
+    def neutral_parameters(self) -> dict[str, tuple[torch.Tensor, bool]]:
         """Neutral weight name -> (parameter, transposed): Linear weights are (out, in)."""
-        out: dict[str, tuple[nn.Parameter, bool]] = {}
+        out: dict[str, tuple[torch.Tensor, bool]] = {}
         for tower_name, tower in (("query", self.query), ("candidate", self.candidate)):
             for name, emb in tower.embeddings.items():
-                out[f"{tower_name}/{name}"] = (emb.weight, False)
-            for i, layer in enumerate(tower.dense):
+                out[f"{tower_name}/{name}"] = (cast(nn.Embedding, emb).weight, False)
+            for i, module in enumerate(tower.dense):
+                layer = cast(nn.Linear, module)
                 out[f"{tower_name}/dense_{i}/kernel"] = (layer.weight, True)
                 out[f"{tower_name}/dense_{i}/bias"] = (layer.bias, False)
         return out
