@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import parity, process
+from bench import parity, paths, process
 from bench.errors import UsageError
 from bench.report.shared_start import FILE_NAME
 from bench.spec import RunSpec, layers_for_depth
@@ -56,8 +56,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0, help="seed of the shared initial weights")
     p.add_argument("--dataset", default="ml-100k", help="cache name or module:function")
-    p.add_argument("--results", default="results/runs",
-                   help="where the JSON goes (the records dir `bench report` reads)")
+    p.add_argument("--results", default=str(paths.LOCAL_RUNS),
+                   help="where the JSON goes: the records dir `bench report --results` reads "
+                        f"(default: {paths.LOCAL_RUNS}; the committed study's: {paths.STUDY_RUNS})")
     p.add_argument("--cache-dir", default=None)
     p.add_argument("--timeout", type=float, default=300.0, help="seconds per worker")
     p.add_argument("--jobs", type=int, default=2, help="workers at once")

@@ -1,13 +1,15 @@
 """`python -m bench report`: tables, plots and parity verdicts from stored records only.
 
-Reads `<results>/records.jsonl` (bench/store.py; by default results/runs,
-where `bench run` stores them), never runs anything, and writes under `--out`
-(by default results/ for the default --results, else the --results dir):
+Reads `<results>/records.jsonl` (bench/store.py; by default results/runs, the
+committed study; `bench run` writes to results/local unless told otherwise),
+never runs anything, and writes under `--out` (by default results/ for the
+default --results, else the --results dir):
 README.md, training.csv, retrieval_latency.csv, parity.csv and plots/*.png.
 Rerunning on the same records rewrites identical README and CSV bytes.
 
 Example:
     python -m bench report --baseline keras-jax --check
+    python -m bench report --results results/local    # your own runs, report in results/local
 """
 
 from __future__ import annotations
@@ -17,14 +19,15 @@ import logging
 import math
 from pathlib import Path
 
+from bench import paths
 from bench.errors import UsageError
 from bench.store import RECORDS_FILE, ResultsStore
 
 log = logging.getLogger(__name__)
 
-DEFAULT_RESULTS = Path("results") / "runs"  # where `python -m bench run` stores records
-DEFAULT_OUT = Path("results")  # the committed report: results/README.md
-DEFAULT_RETRIEVAL = Path("results") / "retrieval"  # where `bench retrieval` stores records
+DEFAULT_RESULTS = paths.STUDY_RUNS  # the committed study's records
+DEFAULT_OUT = paths.STUDY_REPORT  # the committed report: results/README.md
+DEFAULT_RETRIEVAL = paths.STUDY_RETRIEVAL  # the committed retrieval study
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -49,7 +52,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                    help="exit 1 when any parity verdict is 'different'")
     p.add_argument("--retrieval-results", type=Path, default=None, metavar="DIR",
                    help=f"`bench retrieval`'s results dir to include (default: "
-                        f"{DEFAULT_RETRIEVAL} with the default --results, when it exists)")
+                        f"{DEFAULT_RETRIEVAL} with the default --results, else "
+                        "<results>/retrieval; either only when it holds records)")
     p.add_argument("--no-plots", action="store_true",
                    help="write the markdown and CSV tables only (no matplotlib)")
     p.add_argument("--pytest-benchmark", type=Path, action="append", default=[], metavar="FILE",
@@ -64,9 +68,10 @@ def _retrieval_dir(args: argparse.Namespace) -> Path | None:
     """The retrieval store to include, or None; UsageError when a given one is unreadable."""
     given: Path | None = args.retrieval_results
     if given is None:
-        default = DEFAULT_RETRIEVAL / RECORDS_FILE
-        return DEFAULT_RETRIEVAL if args.results == DEFAULT_RESULTS and default.is_file() \
-            else None
+        # results/local/retrieval is where `bench retrieval` writes by default.
+        default = DEFAULT_RETRIEVAL if args.results == DEFAULT_RESULTS \
+            else args.results / "retrieval"
+        return default if (default / RECORDS_FILE).is_file() else None
     if not (given / RECORDS_FILE).is_file():
         raise UsageError(f"no {RECORDS_FILE} in --retrieval-results {given}")
     return given

@@ -24,11 +24,12 @@ import math
 import shlex
 from pathlib import Path
 
+from bench import paths
 from bench.errors import UsageError
 
 log = logging.getLogger(__name__)
 
-DEFAULT_RESULTS = Path("results") / "retrieval"
+DEFAULT_RESULTS = paths.LOCAL_RETRIEVAL  # the committed study: --results results/retrieval
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:

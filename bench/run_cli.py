@@ -3,8 +3,8 @@
 Every list-valued flag (--impl, --depth, --layers, --seed, --batch-size,
 --embedding-dim) multiplies the sweep; each run happens in its own worker
 process (bench/runner.py). Records go to `<results>/records.jsonl`
-(default results/runs, relative to the current directory: the checkout's
-results/ when run from its root, as the README's quick start does).
+(default results/local, git-ignored, relative to the current directory; the
+committed study was written with `--results results/runs`, see bench/paths.py).
 
 `--impl all` means the five primary implementations (bench.registry.PRIMARY:
 keras-jax, keras-tf, keras-torch, jax, torch); variants such as jax-scan or
@@ -26,7 +26,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from bench import envinfo, sweep
+from bench import envinfo, paths, sweep
 from bench.errors import UsageError
 from bench.progress import SweepProgress
 from bench.record import STATUS_OK
@@ -36,7 +36,7 @@ from bench.summary import check_warnings, failures, format_table
 
 log = logging.getLogger(__name__)
 
-DEFAULT_RESULTS = Path("results") / "runs"
+DEFAULT_RESULTS = paths.LOCAL_RUNS
 DEFAULT_TIMEOUT_S = 3600.0
 EXIT_FAILED_RUNS = 1  # some run did not end ok
 EXIT_INTERRUPTED = 130  # the shell's code for SIGINT
@@ -205,4 +205,6 @@ def run_command(args: argparse.Namespace) -> int:
     problems = "\n".join(filter(None, [failures(records), check_warnings(records)]))
     if problems:
         print(problems, file=sys.stderr)
+    print(f"records: {args.results / 'records.jsonl'}; tables and plots: "
+          f"python -m bench report --results {args.results}", file=sys.stderr)
     return code
