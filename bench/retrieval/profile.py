@@ -73,6 +73,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--calls", type=int, default=3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=None)
+    p.add_argument("--timeout", type=float, default=1800.0, help="seconds per contender")
     p.add_argument("--worker", type=Path, default=None, help=argparse.SUPPRESS)
     return p
 
@@ -100,13 +101,18 @@ def main(argv: list[str] | None = None) -> int:
                    "batch": args.batch, "calls": args.calls}
             job_path = Path(tmp) / f"{c.name}.json"
             job_path.write_text(json.dumps(job))
-            proc = subprocess.run([sys.executable, "-m", "bench.retrieval.profile", "--worker",
-                                   str(job_path)], env={**os.environ, **c.env},
-                                  capture_output=True, text=True)
-            if proc.returncode:
-                lines.append(f"| {c.name} | failed: {proc.stderr.strip().splitlines()[-1]} |")
+            try:
+                proc = subprocess.run([sys.executable, "-m", "bench.retrieval.profile",
+                                       "--worker", str(job_path)], env={**os.environ, **c.env},
+                                      capture_output=True, text=True, timeout=args.timeout)
+            except subprocess.TimeoutExpired:
+                lines.append(f"| {c.name} | timed out after {args.timeout:g} s |")
             else:
-                lines.append(_row(c.name, json.loads(proc.stdout.strip().splitlines()[-1])))
+                if proc.returncode:
+                    last = (proc.stderr.strip().splitlines() or [f"exit {proc.returncode}"])[-1]
+                    lines.append(f"| {c.name} | failed: {last} |")
+                else:
+                    lines.append(_row(c.name, json.loads(proc.stdout.strip().splitlines()[-1])))
             print(lines[-1], flush=True)
     text = "\n".join(lines) + "\n"
     if args.out:

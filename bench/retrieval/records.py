@@ -20,17 +20,24 @@ that produced the record.
     recall_ids          plain id-set recall@k
     rows_id_equal       share of queries whose id set equals the exact one
     recall_queries      queries the recall is over
-    peak_rss_delta_mb   peak RSS during this setting minus RSS right after build
-                        (the search's working memory: score matrix, indices;
-                        settings run batch-ascending, so memory an allocator
-                        kept from an earlier setting is at most this one's need)
-    peak_rss_setting_mb peak RSS during this setting minus RSS at its start
+    peak_rss_delta_mb   peak host RSS during this setting's timed calls and one
+                        more call polled by a thread (memory.RssSampler), minus
+                        the lower of RSS right after build and RSS before the
+                        calls: the search's working memory (score matrix,
+                        indices; settings run batch-ascending, so memory an
+                        allocator kept from an earlier setting is at most this
+                        one's need). None where the peak could not be reset.
+                        Host memory only: a GPU's is not in it.
+    peak_rss_setting_mb peak host RSS during the timed calls minus RSS before them
+    peak_reset_ok       whether the kernel let the peak be reset for this setting
     index_rss_mb        RSS after build minus RSS before loading the candidates
     baseline_rss_mb     RSS after imports, before loading anything
     build_peak_delta_mb peak RSS during build minus RSS before it
 
 `worker`: {pid, exit_code, signal, loadavg_1m (the machine's 1-minute load
-average when the worker started)}.
+average when the worker started)}. `invocation`: one id per `bench retrieval`
+command, shared by every record it wrote (absent in records from before it
+existed), so the report can say which ratios come from one run.
 """
 
 from __future__ import annotations
@@ -101,7 +108,8 @@ def build_record(contender: Contender, setting: Setting, *, status: str,
         error: error tail for a failed or timed-out setting.
         figures: the worker's per-setting figures.
         built: the worker's "built" event (build time, memory, versions).
-        context: {"environment", "git", "worker", "command"} shared by a worker's records.
+        context: {"environment", "git", "worker", "command", "invocation"} shared by a
+            worker's records.
     """
     spec = setting.to_dict()
     built = built or {}
@@ -133,5 +141,6 @@ def build_record(contender: Contender, setting: Setting, *, status: str,
         "environment": context.get("environment", {}),
         "git": context.get("git", {}),
         "worker": context.get("worker", {}),
+        "invocation": context.get("invocation"),
         "command": context.get("command"),
     }

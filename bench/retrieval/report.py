@@ -14,6 +14,7 @@ approximate contenders. The same records always give the same bytes.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -31,13 +32,39 @@ def label(rec: Mapping[str, Any]) -> str:
     return f"{rec['impl']} {extra}".strip()
 
 
-def latest(records: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    """Retrieval records only, the last one stored per (contender, spec)."""
+def comparability_key(rec: Mapping[str, Any]) -> tuple[Any, ...]:
+    """What must match for two records to share a table: machine, GPUs, seed, query pool."""
+    env = rec.get("environment") or {}
+    gpus = tuple(sorted(str(g.get("name") if isinstance(g, Mapping) else g)
+                        for g in env.get("gpus") or []))
+    spec = rec["spec"]
+    return (env.get("cpu_model"), env.get("cpu_count_logical"), gpus, spec.get("seed"),
+            spec.get("num_queries"), spec.get("generator"))
+
+
+def select(records: Iterable[Mapping[str, Any]]) -> tuple[list[Mapping[str, Any]], int]:
+    """The retrieval records comparable with the newest one, last per (contender, spec).
+
+    Returns them and how many other retrieval records were left out (another
+    machine, seed or query pool): tables and ratios never mix those.
+    """
+    recs = [r for r in records if r.get("kind") == KIND]
+    if not recs:
+        return [], 0
+    newest = comparability_key(max(recs, key=lambda r: str(r.get("started_at"))))
     by_key: dict[str, Mapping[str, Any]] = {}
-    for rec in records:
-        if rec.get("kind") == KIND:
+    left_out = 0
+    for rec in recs:
+        if comparability_key(rec) == newest:
             by_key[rec["spec_hash"]] = rec
-    return list(by_key.values())
+        else:
+            left_out += 1
+    return list(by_key.values()), left_out
+
+
+def latest(records: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """`select`'s records (the left-out count dropped)."""
+    return select(records)[0]
 
 
 def _num(x: Any, digits: int = 2) -> str:
@@ -65,8 +92,18 @@ def _cell(rec: Mapping[str, Any] | None) -> str:
     if rec["status"] != "ok":
         return rec["status"]
     f = rec["figures"]
-    flag = "" if f.get("recall") is None or f["recall"] >= 0.9999 else f" (r={f['recall']:.2f})"
-    return _num(f.get("qps"), 1) + flag
+    # Rounded down, so a recall just under 1 never prints as 1.00.
+    flag = "" if f.get("recall") is None or f["recall"] >= 1.0 else \
+        f" (r={math.floor(f['recall'] * 1000) / 1000:.3f})"
+    return _num(f.get("qps"), 1) + flag + _clamped(rec)
+
+
+def _clamped(rec: Mapping[str, Any]) -> str:
+    """' (nprobe ran 42)' where the contender ran a param other than asked (faiss clamps)."""
+    resolved = rec["impl_info"].get("resolved_options") or {}
+    notes = [f"{k} ran {resolved[k]}" for k, v in sorted((rec["spec"].get("params") or {}).items())
+             if k in resolved and resolved[k] != v]
+    return f" ({', '.join(notes)})" if notes else ""
 
 
 def pivot(recs: list[Mapping[str, Any]], batch: int) -> list[str]:
@@ -85,6 +122,9 @@ def ratios(recs: list[Mapping[str, Any]]) -> list[str]:
     ref = next((r for r in here if r["impl"] == REFERENCE and r["status"] == "ok"), None)
     if ref is None:
         return [f"No ok {REFERENCE} record at N={n:,}, batch {batch}: no ratios.", ""]
+    invocations = {r.get("invocation") for r in here}
+    same_run = len(invocations) == 1 and None not in invocations
+    where = "same run" if same_run else "from more than one run: compare with care"
     rows = []
     for r in sorted(here, key=_order):
         f = r["figures"]
@@ -98,7 +138,7 @@ def ratios(recs: list[Mapping[str, Any]]) -> list[str]:
                      _num(f.get("index_rss_mb"), 0)])
     head = ["contender", "exact", "QPS", f"QPS / {REFERENCE}", "target", "recall",
             "search peak MB", "index MB"]
-    return [f"At N={n:,}, batch {batch} (same run):", ""] + _md_table(head, rows)
+    return [f"At N={n:,}, batch {batch} ({where}):", ""] + _md_table(head, rows)
 
 
 def full_table(recs: list[Mapping[str, Any]]) -> list[str]:
@@ -144,7 +184,8 @@ def _groups(recs: list[Mapping[str, Any]]) -> dict[tuple[int, int], list[Mapping
     return dict(sorted(out.items()))
 
 
-def _provenance(recs: list[Mapping[str, Any]], command: str | None) -> list[str]:
+def _provenance(recs: list[Mapping[str, Any]], command: str | None,
+                left_out: int = 0) -> list[str]:
     commands = sorted({str(r["command"]) for r in recs if r.get("command")})
     if command:
         commands = [command]
@@ -161,24 +202,29 @@ def _provenance(recs: list[Mapping[str, Any]], command: str | None) -> list[str]
         lines.append(f"1-minute load average when workers started: {min(loads):.1f} to "
                      f"{max(loads):.1f} (on {env.get('cpu_count_logical', '?')} CPUs).")
     failed = sum(r["status"] != "ok" for r in recs)
-    lines += [f"Records: {len(recs)} ({failed} not ok).", ""]
-    return lines
+    lines.append(f"Records: {len(recs)} ({failed} not ok).")
+    if left_out:
+        lines.append(f"Left out: {left_out} record(s) from another machine, seed or query pool "
+                     "than the newest record's; they are not comparable with these.")
+    return lines + [""]
 
 
 def render(records: Iterable[Mapping[str, Any]], command: str | None = None,
            plots: Mapping[tuple[int, int], list[str]] | None = None) -> str:
     """The section's markdown text (see the module docstring)."""
-    recs = latest(records)
+    recs, left_out = select(records)
     if not recs:
         return "## Top-k retrieval at scale\n\nNo retrieval records.\n"
-    lines = ["## Top-k retrieval at scale", ""] + _provenance(recs, command)
+    lines = ["## Top-k retrieval at scale", ""] + _provenance(recs, command, left_out)
     lines += ["QPS = queries per second over the timed calls (after one untimed first call);",
               "latency is one batch, ending in the framework's sync and host copy. recall is",
               "tie-aware recall@k vs the exact numpy answer (ids counted as hits when their",
               "exact score reaches the k-th best within float32 rounding); 'recall (ids)' is",
-              "the plain id overlap. search peak MB: peak RSS during the setting minus RSS",
-              "right after the index was built (score matrices live here); index MB: RSS",
-              "the built index added. Cells '(r=...)' flag recall < 1.", ""]
+              "the plain id overlap. search peak MB: peak host RSS during the timed calls",
+              "minus RSS right after the index was built (score matrices live here; GPU",
+              "memory is not in it); index MB: RSS the built index added. Cells '(r=...)'",
+              "flag recall < 1 (rounded down); '(nprobe ran 42)' a parameter the library",
+              "clamped.", ""]
     for (dim, k), group in _groups(recs).items():
         batch = max(r["spec"]["batch"] for r in group)
         lines += [f"### dim {dim}, k {k}", "", f"QPS at batch {batch}:", ""]
@@ -200,9 +246,10 @@ def write_section(records: Iterable[Mapping[str, Any]], out_dir: Path,
     """
     from bench.retrieval.report_plots import write_plots  # matplotlib only when writing
 
+    records = list(records)  # read twice: plots from the selection, text from all
     recs = latest(records)
     out_dir.mkdir(parents=True, exist_ok=True)
     plots = write_plots(recs, out_dir / "plots", _groups(recs)) if recs else {}
-    text = render(recs, command, plots)
+    text = render(records, command, plots)
     (out_dir / SECTION_FILE).write_text(text)
     return text

@@ -24,8 +24,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import envinfo
-from bench.record import STATUS_FAILED, STATUS_OK, STATUS_TIMED_OUT, error_tail, utc_now_iso
+from bench import envinfo, paths
+from bench.record import (
+    STATUS_FAILED,
+    STATUS_OK,
+    STATUS_TIMED_OUT,
+    error_tail,
+    new_run_id,
+    utc_now_iso,
+)
 from bench.retrieval import synth
 from bench.retrieval.contenders import Contender
 from bench.retrieval.records import Setting, build_record
@@ -60,7 +67,7 @@ class Plan:
     budget_s: float = 2.0
     seed: int = 0
     timeout_s: float = 1800.0
-    results_dir: Path = Path("results/retrieval")
+    results_dir: Path = paths.LOCAL_RETRIEVAL
 
     def groups(self) -> list[tuple[int, int]]:
         return [(n, d) for n in self.candidates for d in self.dims]
@@ -118,13 +125,18 @@ class ContenderRun:
         self.records: list[dict[str, Any]] = []
 
     def run(self) -> list[dict[str, Any]]:
-        """Run workers until every setting has a record; return the records."""
+        """One worker per (candidates, dim) group until each setting has a record; the records.
+
+        A fresh process per group because allocators keep what they freed (TF's
+        and XLA's pools): memory pooled in an earlier group would cover this
+        group's score matrices and hide them from its peak, which is read
+        against RSS after build.
+        """
         attempt = 0
-        while self.pending:
-            groups = [g for g in self.plan.groups()
-                      if any((s.candidates, s.dim) == g for s in self.pending.values())]
-            self._run_worker(groups, attempt)
-            attempt += 1
+        for group in self.plan.groups():
+            while any((s.candidates, s.dim) == group for s in self.pending.values()):
+                self._run_worker([group], attempt)
+                attempt += 1
         return self.records
 
     def _job(self, groups: list[tuple[int, int]]) -> dict[str, Any]:
@@ -155,7 +167,7 @@ class ContenderRun:
         worker = {"pid": proc.pid, "exit_code": None, "signal": None,
                   "loadavg_1m": round(os.getloadavg()[0], 2)}
         state = {"group": None, "group_t0": t0, "offset": 0, "worker": worker,
-                 "started": started, "t0": t0, "env": env}
+                 "started": started, "t0": t0, "env": env, "groups": list(groups)}
         try:
             timed_out = self._watch(proc, events_path, state)
         finally:
@@ -205,15 +217,14 @@ class ContenderRun:
             state["group"] = None
 
     def _close_group(self, state: dict[str, Any], timed_out: bool, log_tail: str) -> None:
-        """After a worker exits: its unfinished group (or, if none started, all) is lost."""
+        """After a worker exits: its unfinished group (or, if none started, its job's) is lost."""
         worker = state["worker"]
         if timed_out:
             status, why = STATUS_TIMED_OUT, f"timed out after {self.plan.timeout_s:g} s"
         else:
             status, why = STATUS_FAILED, f"worker exited with {worker['exit_code']}"
         group = state["group"]
-        lost = [group] if group is not None else sorted({(s.candidates, s.dim)
-                                                         for s in self.pending.values()})
+        lost = [group] if group is not None else state["groups"]
         for g in lost:
             self._fail_group(g, status, f"{why}\n{log_tail}", state)
 
@@ -236,7 +247,8 @@ class ContenderRun:
             started_at=state["started"], duration_s=time.monotonic() - state["t0"], error=error,
             figures=figures, built=self.built.get((setting.candidates, setting.dim)),
             context={"environment": env_block, "git": self.context["git"],
-                     "worker": dict(state["worker"]), "command": self.context.get("command")})
+                     "worker": dict(state["worker"]), "command": self.context.get("command"),
+                     "invocation": self.context.get("invocation")})
         self.store.append(rec)
         self.records.append(rec)
         self.progress(1)
@@ -265,7 +277,8 @@ def run_study(plan: Plan, progress: Any = None, command: str | None = None) -> l
         command: the command line, stored in every record.
     """
     store = ResultsStore(plan.results_dir)
-    context = {"environment": envinfo.capture(), "git": envinfo.git_info(), "command": command}
+    context = {"environment": envinfo.capture(), "git": envinfo.git_info(), "command": command,
+               "invocation": new_run_id()}  # one id for every record of this study run
     records: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="bench-retrieval-") as tmp:
         folder = Path(tmp)

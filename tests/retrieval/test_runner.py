@@ -35,7 +35,8 @@ def test_numpy_study_writes_readable_ok_records(tmp_path: Path) -> None:
         f = r["figures"]
         assert f["recall"] == 1.0 and f["recall_ids"] == 1.0
         assert f["calls"] >= 1 and f["p50_ms"] > 0 and f["qps"] > 0
-        assert f["build_s"] >= 0 and f["peak_rss_delta_mb"] >= 0
+        assert f["build_s"] >= 0 and f["peak_reset_ok"] is True and f["peak_rss_delta_mb"] >= 0
+        assert r["invocation"] == stored[0]["invocation"]  # one id per study run
         assert r["environment"]["packages"]["numpy"]
         assert r["command"] == "python -m bench retrieval ..."
     assert len({r["spec_hash"] for r in stored}) == len(stored)
