@@ -32,15 +32,16 @@ def _blocked(queries: jax.Array, blocks: jax.Array, bias: jax.Array, k: int) -> 
     is live at a time; the (nb, B, k) per-block winners are merged at the end.
     """
     nb, block, _ = blocks.shape
+    kb = min(k, block)  # a block cannot give more winners than it has rows
 
     def one(args: tuple[jax.Array, jax.Array]) -> tuple[jax.Array, jax.Array]:
         cand, b = args
-        return jax.lax.top_k(queries @ cand.T + b, k)  # (B, block) -> (B, k) x2
+        return jax.lax.top_k(queries @ cand.T + b, kb)  # (B, block) -> (B, kb) x2
 
-    values, rows = jax.lax.map(one, (blocks, bias))  # (nb, B, k) each
+    values, rows = jax.lax.map(one, (blocks, bias))  # (nb, B, kb) each
     rows = rows + (jnp.arange(nb, dtype=rows.dtype) * block)[:, None, None]
-    values = values.transpose(1, 0, 2).reshape(queries.shape[0], nb * k)  # block-major
-    rows = rows.transpose(1, 0, 2).reshape(queries.shape[0], nb * k)
+    values = values.transpose(1, 0, 2).reshape(queries.shape[0], nb * kb)  # block-major
+    rows = rows.transpose(1, 0, 2).reshape(queries.shape[0], nb * kb)
     best = jax.lax.top_k(values, k)[1]  # equal values: lower position = lower row
     return jnp.take_along_axis(rows, best, axis=1)
 

@@ -80,6 +80,7 @@ class NumpySearcher(Searcher):
         self.threads = threads or os.cpu_count() or 1
         self.candidates = np.empty((0, 0), dtype=np.float32)
         self.pool = ThreadPoolExecutor(self.threads) if block and self.threads > 1 else None
+        self.threads_used = 1  # by the last search (small batches run on one thread)
 
     def build(self, candidates: np.ndarray) -> None:
         self.candidates = np.ascontiguousarray(candidates, dtype=np.float32)
@@ -91,7 +92,9 @@ class NumpySearcher(Searcher):
             return top_k_rows(queries @ self.candidates.T, k)[0]  # (B, N) scores
         block = self.block
         if self.pool is None or len(queries) < 2 * self.threads:
+            self.threads_used = 1
             return streaming_top_k(queries, self.candidates, k, block)
+        self.threads_used = self.threads
         # numpy's compare, nonzero and sort hold one core each: split the queries
         # over threads (they release the GIL); BLAS threads its own matmuls.
         parts = np.array_split(queries, self.threads)
@@ -109,4 +112,4 @@ class NumpySearcher(Searcher):
         return {"numpy": np.__version__}
 
     def resolved_options(self) -> dict[str, Any]:
-        return {"block": self.block, "threads": self.threads if self.pool and self.block else 1}
+        return {"block": self.block, "threads": self.threads_used}

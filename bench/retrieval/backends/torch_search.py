@@ -50,7 +50,7 @@ class TorchSearcher(Searcher):
         values, rows = [], []
         for start in range(0, n, self.block):
             top = torch.topk(queries @ self.candidates[start : start + self.block].T,
-                             min(k, n - start))  # (B, block) scores
+                             min(k, self.block, n - start))  # (B, block) scores; <= its rows
             values.append(top.values)
             rows.append(top.indices + start)
         best = torch.topk(torch.cat(values, 1), k).indices
