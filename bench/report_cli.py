@@ -99,6 +99,8 @@ def _validate(args: argparse.Namespace) -> Path:
     export = args.export_pytest_benchmark
     if export is not None and not export.parent.is_dir():
         raise UsageError(f"cannot write {export}: {export.parent} is not a directory")
+    if export is not None and export.is_dir():
+        raise UsageError(f"--export-pytest-benchmark {export} is a directory; give a file name")
     return out
 
 

@@ -165,6 +165,9 @@ def write(report: Report, out: Path, with_plots: bool = True) -> list[Path]:
     from bench.report import markdown
 
     out.mkdir(parents=True, exist_ok=True)
+    # The retrieval section first: it reads the most free-form records, so a bad
+    # one fails before any training table is rewritten.
+    section = _retrieval_at_scale(report, out)
     written: list[Path] = []
     plot_paths: dict[str, dict[str, Path]] = {}
     if with_plots:
@@ -182,7 +185,6 @@ def write(report: Report, out: Path, with_plots: bool = True) -> list[Path]:
     if report.pytest_docs:
         pt = pytest_bench.table(report.pytest_docs)
         written.append(_write_text(out / "pytest_benchmark.csv", csv_text([({}, pt)])))
-    section = _retrieval_at_scale(report, out)
     if section is not None:
         written.append(section)
     text = markdown.render(report, out, plot_paths, section)

@@ -101,17 +101,19 @@ def test_out_dir_and_baseline_options(tmp_path: Path) -> None:
     assert "| keras-jax |" in text
 
 
-@pytest.mark.parametrize("case", ["missing", "empty", "bad_margin", "missing_pytest_file"])
+@pytest.mark.parametrize("case", ["missing", "empty", "bad_margin", "missing_pytest_file",
+                                  "export_is_a_dir"])
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path: Path, capsys,
                                                          case: str) -> None:
     results = tmp_path / "results"
     args = ["report", "--results", str(results), "--out", str(tmp_path / "out")]
     if case != "missing":
         results.mkdir()
-    if case in ("bad_margin", "missing_pytest_file"):
+    if case in ("bad_margin", "missing_pytest_file", "export_is_a_dir"):
         write_study(results, _records())
-        args += ["--margin", "-1"] if case == "bad_margin" else \
-            ["--pytest-benchmark", str(tmp_path / "nope.json")]
+        args += {"bad_margin": ["--margin", "-1"],
+                 "missing_pytest_file": ["--pytest-benchmark", str(tmp_path / "nope.json")],
+                 "export_is_a_dir": ["--export-pytest-benchmark", str(tmp_path)]}[case]
     before = sorted(tmp_path.rglob("*"))
     assert main(args) == 2
     err = capsys.readouterr().err
