@@ -208,14 +208,6 @@ class TorchCompiledRetrieval(TorchRetrieval):
     specialised graph on the first epoch instead of a dynamic-shape one.
     """
 
-    def _prepare_train(self, host: list[dict[str, np.ndarray]]) -> list[dict[str, Any]]:
-        """The host training batches as the step takes them (row-wise: unchanged)."""
-        return host
-
-    def _loss(self, batch: Batch) -> torch.Tensor:
-        """The training loss of one batch (row-wise: the model's forward)."""
-        return self._model(batch)
-
     def _make_step(self) -> Any:
         return torch.compile(self._train_step, dynamic=False)
 
