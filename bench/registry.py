@@ -89,6 +89,9 @@ def _native(name: str, framework: str, cls: str, description: str) -> ImplEntry:
 
 
 _ROW_WISE = "row-wise towers on padded inputs, as the Keras model"
+# What the native JAX layout changes (impls/_packed.py): the data layout, not the maths.
+_PACKED = ("row-wise towers as the Keras model, table-batched embeddings "
+           "(one gather per tower, padding ids left out of the means)")
 
 REGISTRY: dict[str, ImplEntry] = {
     e.name: e
@@ -97,10 +100,13 @@ REGISTRY: dict[str, ImplEntry] = {
         _keras("keras-tf", "tensorflow", "tf"),
         _keras("keras-torch", "torch", "torch"),
         _native("jax", "jax", "JaxRetrieval",
-                f"native JAX: whole training step under jax.jit; {_ROW_WISE}"),
+                f"native JAX: whole training step under jax.jit; {_PACKED}"),
         _native("jax-scan", "jax", "JaxScanRetrieval",
                 "native JAX: the epoch's full batches as one compiled lax.scan "
-                f"(short last batch as a jitted step); {_ROW_WISE}"),
+                f"(short last batch as a jitted step); {_PACKED}"),
+        _native("jax-padded", "jax", "JaxPaddedRetrieval",
+                f"native JAX: whole training step under jax.jit; {_ROW_WISE}, "
+                "one lookup per feature"),
         _native("jax-dedup", "jax", "JaxDedupRetrieval",
                 f"native JAX, jitted step on deduplicated batches: {_DEDUP}"),
         _native("torch", "torch", "TorchRetrieval",

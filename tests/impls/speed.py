@@ -170,7 +170,8 @@ def main(argv: list[str] | None = None) -> None:
 def print_ratios(results: list[dict[str, Any]]) -> None:
     """The issue's speed targets as ratios of steady epochs (medians, and minima)."""
     by = {(r["impl"], r["depth"]): (r["median_s"], r["min_s"]) for r in results}
-    pairs = [("keras-jax", "jax"), ("keras-jax", "jax-scan"), ("keras-jax", "jax-dedup"),
+    pairs = [("keras-jax", "jax"), ("keras-jax", "jax-scan"), ("keras-jax", "jax-padded"),
+             ("keras-jax", "jax-dedup"),
              ("keras-torch", "torch"), ("keras-torch", "torch-compile"),
              ("keras-torch", "torch-dedup"), ("keras-tf", "jax")]
     for depth in sorted({d for _, d in by}):
