@@ -1,0 +1,176 @@
+"""Where the native JAX training step's time goes, and the floor under any same-maths step.
+
+    python -m tests.impls.jax_phases [--data ml-100k] [--depth 1,3] [--rounds 7]
+
+Times, per training step (median over rounds, each round one pass over the
+epoch's full batches, synchronised once at its end):
+
+- the jitted step as `jax` runs it (packed inputs, impls/_packed.py), and as
+  `jax-padded` runs it (the padded inputs and per-feature lookups of Keras);
+- the packed step's forward loss alone, and its forward and backward;
+- a jitted call that only passes the step's arguments through (dispatch);
+- the floor: the forward and backward of the dense layers and the loss alone,
+  on fixed tower inputs. Every implementation of this model does these
+  matrix products on every rating (the Keras model too), so no same-maths
+  step can be faster than this on the machine.
+
+and keras-jax's steady epoch divided by its steps, from a child process
+(tests/impls/speed.py) asked for one epoch in every round. keras-jax over
+the floor bounds what any XLA step that keeps the model's arithmetic can gain
+over keras-jax on this machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from bench.spec import layers_for_depth
+from bench.weights import init_weights, tower_input_dims
+from impls import _packed, _shared
+from impls.jax_native import model
+from tests.impls.speed import EpochServer, load_data
+
+BATCH = 1000
+STEP = "step, packed inputs (jax)"
+FLOOR = "floor: dense layers + loss, forward + backward"
+
+
+Phase = tuple[Callable[[Any, Any], Any], Any, list[Any]]  # (call, initial state, batches)
+
+
+def per_step_ms(
+    phases: dict[str, Phase], rounds: int, others: dict[str, Callable[[], float]]
+) -> dict[str, float]:
+    """Median ms per call of `state = call(state, batch)`, one pass over the batches per round.
+
+    Every phase is compiled first; then each round times one pass of each phase
+    in turn, and asks each of `others` for its own ms per step, so a slow spell
+    of the machine falls on all of them alike.
+    """
+    states = {name: jax.block_until_ready(call(state, batches[0]))  # compile
+              for name, (call, state, batches) in phases.items()}
+    times: dict[str, list[float]] = {name: [] for name in phases}
+    for _ in range(rounds):
+        for name, (call, _, batches) in phases.items():
+            state = states[name]
+            start = time.perf_counter()
+            for batch in batches:
+                state = call(state, batch)
+            states[name] = jax.block_until_ready(state)
+            times[name].append((time.perf_counter() - start) / len(batches) * 1e3)
+        for name, other in others.items():
+            times.setdefault(name, []).append(other())
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def dense_flops(layers: tuple[int, ...], embedding_dim: int) -> int:
+    """FLOPs of both towers' dense layers per step: forward, and backward (dX and dW)."""
+    total = 0
+    for width in tower_input_dims(embedding_dim).values():
+        for units in layers:
+            total += 2 * BATCH * width * units
+            width = units
+    return 3 * total
+
+
+def measure_phases(
+    data_kind: str, depth: int, rounds: int, others: dict[str, Callable[[], float]]
+) -> dict[str, float]:
+    """ms per step of each phase (see the module docstring), and of `others`, interleaved."""
+    data = load_data(data_kind)
+    layers = layers_for_depth(depth)
+    weights = init_weights(data.vocab, layers, 32, 0)
+    host = [b for b in _shared.host_batches(data.train, BATCH) if len(b["label"]) == BATCH]
+    packed = [jax.device_put(b) for b in _packed.pack_all(host, data.vocab)]
+    padded = [jax.device_put(b) for b in host]
+    lr = jnp.float32(0.05)
+
+    def fresh_state() -> tuple[dict[str, jax.Array], dict[str, jax.Array]]:
+        params = {k: jnp.asarray(v) for k, v in weights.items()}
+        acc = {k: jnp.full(v.shape, _shared.ADAGRAD_INITIAL_ACCUMULATOR)
+               for k, v in weights.items()}
+        return params, acc
+
+    def stepper(step: Callable[..., Any]) -> Callable[[Any, Any], Any]:
+        jitted = jax.jit(step, donate_argnums=(0, 1))
+        return lambda state, batch: jitted(state[0], state[1], batch, lr)[:2]
+
+    def forward(p: Any, a: Any, b: Any, r: Any) -> Any:
+        return p, a, model.packed_loss_fn(p, b)
+
+    def backward(p: Any, a: Any, b: Any, r: Any) -> Any:  # grads take the params' buffers
+        loss, grads = jax.value_and_grad(model.packed_loss_fn)(p, b)
+        return grads, a, loss
+
+    rng = np.random.default_rng(0)
+    inputs = [jax.device_put({f"{tower}_in": rng.normal(size=(BATCH, width)).astype(np.float32)
+                              for tower, width in tower_input_dims(32).items()}
+                             | {"label": b["label"]}) for b in host]
+
+    def floor(p: Any, a: Any, b: Any, r: Any) -> Any:
+        # Dense layers only; the inputs' gradients are returned so that XLA keeps them.
+        loss, (grads, input_grads) = jax.value_and_grad(_dense_loss, argnums=(0, 1))(p, b)
+        return grads, input_grads, loss
+
+    dense_state = ({k: v for k, v in fresh_state()[0].items() if "/dense_" in k}, None)
+    return per_step_ms({
+        STEP: (stepper(model.train_step), fresh_state(), packed),
+        "step, padded inputs (jax-padded)": (stepper(model.padded_train_step), fresh_state(),
+                                             padded),
+        "forward loss, packed": (stepper(forward), fresh_state(), packed),
+        "forward + backward, packed": (stepper(backward), fresh_state(), packed),
+        "dispatch only (arguments passed through)": (stepper(lambda p, a, b, r: (p, a, r)),
+                                                     fresh_state(), packed),
+        FLOOR: (stepper(floor), dense_state, inputs),
+    }, rounds, others)
+
+
+def _dense_loss(dense: dict[str, jax.Array], batch: dict[str, jax.Array]) -> jax.Array:
+    """The loss from fixed tower inputs through the dense layers (gradients w.r.t. both)."""
+    query = model.dense_stack(dense, "query", batch["query_in"])
+    return model.mse(query, model.dense_stack(dense, "candidate", batch["candidate_in"]),
+                     batch["label"])
+
+
+KERAS = "keras-jax (fit, in its own process)"
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description="phases of the native JAX training step")
+    p.add_argument("--data", default="standin", help="tiny | standin | ml-100k")
+    p.add_argument("--depth", default="1,3")
+    p.add_argument("--rounds", type=int, default=7)
+    args = p.parse_args(argv)
+    steps = load_data(args.data).train.num_batches(BATCH)
+    for depth in (int(d) for d in args.depth.split(",")):
+        server = EpochServer("keras-jax", depth, args.data, BATCH)
+        try:
+            phases = measure_phases(args.data, depth, args.rounds,
+                                    {KERAS: lambda s=server: s.epoch() / steps * 1e3})
+        finally:
+            server.close()
+        print_phases(phases, args.data, depth)
+
+
+def print_phases(phases: dict[str, float], data: str, depth: int) -> None:
+    gflop = dense_flops(layers_for_depth(depth), 32) / 1e9
+    floor, keras = phases[FLOOR], phases[KERAS]
+    print(f"\ndepth {depth} ({data}, batch {BATCH}), ms per step (medians):")
+    for name, ms in phases.items():
+        print(f"  {name:48s} {ms:7.3f}")
+    print(f"  dense layers: {gflop * 1e3:.1f} MFLOP per step, "
+          f"{gflop / floor * 1e3:.0f} GFLOP/s in the floor")
+    print(f"  keras-jax / jax step: {keras / phases[STEP]:.2f}x; "
+          f"keras-jax / floor: {keras / floor:.2f}x (the most a same-maths XLA step gains)")
+
+
+if __name__ == "__main__":
+    main()
