@@ -1,6 +1,6 @@
 """Where the native JAX training step's time goes, and the floor under any same-maths step.
 
-    python -m tests.impls.jax_phases [--data ml-100k] [--depth 1,3] [--rounds 7]
+    python -m tests.impls.jax_phases [--data ml-100k] [--depth 1,3] [--rounds 7] [--out F.md]
 
 Times, per training step (median over rounds, each round one pass over the
 epoch's full batches, synchronised once at its end):
@@ -11,8 +11,8 @@ epoch's full batches, synchronised once at its end):
 - a jitted call that only passes the step's arguments through (dispatch);
 - the floor: the forward and backward of the dense layers and the loss alone,
   on fixed tower inputs. Every implementation of this model does these
-  matrix products on every rating (the Keras model too), so no same-maths
-  step can be faster than this on the machine.
+  matrix products on every rating (the Keras model too), so no XLA step
+  that keeps the model's arithmetic can be faster than this on the machine.
 
 and keras-jax's steady epoch divided by its steps, from a child process
 (tests/impls/speed.py) asked for one epoch in every round. keras-jax over
@@ -23,15 +23,19 @@ over keras-jax on this machine.
 from __future__ import annotations
 
 import argparse
+import shlex
 import statistics
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from bench import envinfo
 from bench.spec import layers_for_depth
 from bench.weights import init_weights, tower_input_dims
 from impls import _packed, _shared
@@ -144,12 +148,20 @@ KERAS = "keras-jax (fit, in its own process)"
 
 
 def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
     p = argparse.ArgumentParser(description="phases of the native JAX training step")
     p.add_argument("--data", default="standin", help="tiny | standin | ml-100k")
     p.add_argument("--depth", default="1,3")
     p.add_argument("--rounds", type=int, default=7)
+    p.add_argument("--out", type=Path, default=None, help="also write the report here (markdown)")
     args = p.parse_args(argv)
     steps = load_data(args.data).train.num_batches(BATCH)
+    env, git = envinfo.capture(), envinfo.git_info()
+    lines = ["Produced by:", "", "    python -m tests.impls.jax_phases " + shlex.join(argv), "",
+             f"Machine: {env['cpu_model']} ({env['cpu_count_logical']} logical cores), CPU only; "
+             f"jax {jax.__version__}, keras {env['packages'].get('keras')}; commit {git['commit']}"
+             f"{' (dirty tree)' if git['dirty'] else ''}; load average before: "
+             f"{envinfo.load_average()}.", "", __doc__.split("\n\n", 2)[2].strip()]
     for depth in (int(d) for d in args.depth.split(",")):
         server = EpochServer("keras-jax", depth, args.data, BATCH)
         try:
@@ -157,19 +169,27 @@ def main(argv: list[str] | None = None) -> None:
                                     {KERAS: lambda s=server: s.epoch() / steps * 1e3})
         finally:
             server.close()
-        print_phases(phases, args.data, depth)
+        lines += phase_table(phases, args.data, depth, args.rounds)
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if args.out:
+        args.out.write_text(text)
 
 
-def print_phases(phases: dict[str, float], data: str, depth: int) -> None:
+def phase_table(phases: dict[str, float], data: str, depth: int, rounds: int) -> list[str]:
+    """Markdown lines: the phases' ms per step, the floor's FLOP rate, the two ratios."""
     gflop = dense_flops(layers_for_depth(depth), 32) / 1e9
     floor, keras = phases[FLOOR], phases[KERAS]
-    print(f"\ndepth {depth} ({data}, batch {BATCH}), ms per step (medians):")
-    for name, ms in phases.items():
-        print(f"  {name:48s} {ms:7.3f}")
-    print(f"  dense layers: {gflop * 1e3:.1f} MFLOP per step, "
-          f"{gflop / floor * 1e3:.0f} GFLOP/s in the floor")
-    print(f"  keras-jax / jax step: {keras / phases[STEP]:.2f}x; "
-          f"keras-jax / floor: {keras / floor:.2f}x (the most a same-maths XLA step gains)")
+    return [
+        "", f"## Depth {depth} ({layers_for_depth(depth)}), {data}, batch {BATCH}", "",
+        f"Median of {rounds} rounds, ms per step:", "", "| phase | ms |", "|---|---|",
+        *(f"| {name} | {ms:.3f} |" for name, ms in phases.items()), "",
+        f"- Dense layers: {gflop * 1e3:.1f} MFLOP per step, {gflop / floor * 1e3:.0f} GFLOP/s "
+        "in the floor.",
+        f"- keras-jax / jax step: **{keras / phases[STEP]:.2f}x**.",
+        f"- keras-jax / floor: **{keras / floor:.2f}x**, the most an XLA step that keeps the "
+        "model's arithmetic could gain over keras-jax here.",
+    ]
 
 
 if __name__ == "__main__":
