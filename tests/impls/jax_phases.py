@@ -181,7 +181,7 @@ def phase_table(phases: dict[str, float], data: str, depth: int, rounds: int) ->
     gflop = dense_flops(layers_for_depth(depth), 32) / 1e9
     floor, keras = phases[FLOOR], phases[KERAS]
     return [
-        "", f"## Depth {depth} ({layers_for_depth(depth)}), {data}, batch {BATCH}", "",
+        "", f"## Depth {depth}: layers {layers_for_depth(depth)}, {data}, batch {BATCH}", "",
         f"Median of {rounds} rounds, ms per step:", "", "| phase | ms |", "|---|---|",
         *(f"| {name} | {ms:.3f} |" for name, ms in phases.items()), "",
         f"- Dense layers: {gflop * 1e3:.1f} MFLOP per step, {gflop / floor * 1e3:.0f} GFLOP/s "
