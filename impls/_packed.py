@@ -17,8 +17,10 @@ gather instead of one per feature:
   masked to zero, as torch's `embedding_bag(padding_idx=0)` leaves them out.
 
 Same arithmetic as the Keras model (the same rows summed and divided by the
-same count; an all-padding row is 0/0 = NaN as in Keras), in one fewer layout
-step; float32 summation order aside, which the parity tests bound. The towers
+same count; an all-padding row is 0/0 = NaN as in Keras), float32 summation
+order aside, which the parity tests bound. For finite values the gradients
+are the same too; a NaN or inf gradient would reach the padding rows (row 0)
+of the title and genre tables in Keras (NaN * 0) and not here. The towers
 still run once per rating: nothing is deduplicated (that is impls/_batches.py).
 
 jit needs static shapes: the entry lists of full batches are padded to the
@@ -51,6 +53,7 @@ def table_offsets(vocab: Vocabulary, tables: Mapping[str, str]) -> dict[str, int
 
 def pack(arrays: Mapping[str, np.ndarray], vocab: Vocabulary) -> Batch:
     """One row-order batch as stacked-table indices (candidate entries unpadded)."""
+    _check_ids(arrays, vocab)
     rows = len(arrays["label"])
     query_off = table_offsets(vocab, QUERY_EMBEDDINGS)
     query = np.stack([arrays[f] + query_off[f] for f in QUERY_EMBEDDINGS], axis=1)
@@ -71,6 +74,18 @@ def pack(arrays: Mapping[str, np.ndarray], vocab: Vocabulary) -> Batch:
         "count": np.stack([r.sum(axis=1) for r in real], axis=1).reshape(-1).astype(np.float32),
         "label": np.asarray(arrays["label"], np.float32),
     }
+
+
+def _check_ids(arrays: Mapping[str, np.ndarray], vocab: Vocabulary) -> None:
+    """ValueError for an id outside its table: stacked, it would read the next table's rows."""
+    rows = embedding_rows(vocab)
+    for feature, weight_name in {**QUERY_EMBEDDINGS, **CANDIDATE_EMBEDDINGS}.items():
+        ids = arrays[feature]
+        if ids.size and (ids.min() < 0 or ids.max() >= rows[weight_name]):
+            raise ValueError(
+                f"{feature} ids span {ids.min()}..{ids.max()}, outside the {rows[weight_name]} "
+                f"rows of {weight_name}; rebuild the cache (python -m bench data build)"
+            )
 
 
 def _pad_entries(batch: Batch, entries: int) -> Batch:

@@ -6,7 +6,7 @@ The first three compute what the Keras model computes, each tower row by row,
 batches = contiguous row-order slices of the train split. The first two take
 table-batched inputs (impls/_packed.py: one gather per tower, padding ids left
 out of the means); `JaxPaddedRetrieval` takes the padded inputs Keras takes
-and looks each feature up apart, so XLA gets the program keras-jax gives it.
+and looks each feature up apart, so XLA gets the work keras-jax gives it.
 `JaxDedupRetrieval` runs the towers once per distinct row with padding skipped
 (impls/_batches.py): less arithmetic, same result up to summation order.
 

@@ -28,6 +28,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +60,8 @@ def per_step_ms(
     in turn, and asks each of `others` for its own ms per step, so a slow spell
     of the machine falls on all of them alike.
     """
-    states = {name: jax.block_until_ready(call(state, batches[0]))  # compile
+    # Two warm-up calls: the second sees the state types the timed calls see.
+    states = {name: jax.block_until_ready(call(call(state, batches[0]), batches[-1]))
               for name, (call, state, batches) in phases.items()}
     times: dict[str, list[float]] = {name: [] for name in phases}
     for _ in range(rounds):
@@ -99,7 +101,7 @@ def measure_phases(
 
     def fresh_state() -> tuple[dict[str, jax.Array], dict[str, jax.Array]]:
         params = {k: jnp.asarray(v) for k, v in weights.items()}
-        acc = {k: jnp.full(v.shape, _shared.ADAGRAD_INITIAL_ACCUMULATOR)
+        acc = {k: jnp.full(v.shape, _shared.ADAGRAD_INITIAL_ACCUMULATOR, jnp.float32)
                for k, v in weights.items()}
         return params, acc
 
@@ -110,9 +112,11 @@ def measure_phases(
     def forward(p: Any, a: Any, b: Any, r: Any) -> Any:
         return p, a, model.packed_loss_fn(p, b)
 
-    def backward(p: Any, a: Any, b: Any, r: Any) -> Any:  # grads take the params' buffers
+    # The gradient phases keep the params fixed and write the gradients into the
+    # buffers of the previous ones (the state's second half), as a step would.
+    def backward(p: Any, a: Any, b: Any, r: Any) -> Any:
         loss, grads = jax.value_and_grad(model.packed_loss_fn)(p, b)
-        return grads, a, loss
+        return p, grads, loss
 
     rng = np.random.default_rng(0)
     inputs = [jax.device_put({f"{tower}_in": rng.normal(size=(BATCH, width)).astype(np.float32)
@@ -121,16 +125,19 @@ def measure_phases(
 
     def floor(p: Any, a: Any, b: Any, r: Any) -> Any:
         # Dense layers only; the inputs' gradients are returned so that XLA keeps them.
-        loss, (grads, input_grads) = jax.value_and_grad(_dense_loss, argnums=(0, 1))(p, b)
-        return grads, input_grads, loss
+        loss, grads = jax.value_and_grad(_dense_loss, argnums=(0, 1))(p, b)
+        return p, grads, loss
 
-    dense_state = ({k: v for k, v in fresh_state()[0].items() if "/dense_" in k}, None)
+    dense = {k: v for k, v in fresh_state()[0].items() if "/dense_" in k}
+    zeros = partial(jax.tree.map, jnp.zeros_like)
+    dense_state = (dense, (zeros(dense), zeros(inputs[0])))
+    grad_state = (fresh_state()[0], zeros(fresh_state()[0]))
     return per_step_ms({
         STEP: (stepper(model.train_step), fresh_state(), packed),
         "step, padded inputs (jax-padded)": (stepper(model.padded_train_step), fresh_state(),
                                              padded),
         "forward loss, packed": (stepper(forward), fresh_state(), packed),
-        "forward + backward, packed": (stepper(backward), fresh_state(), packed),
+        "forward + backward, packed": (stepper(backward), grad_state, packed),
         "dispatch only (arguments passed through)": (stepper(lambda p, a, b, r: (p, a, r)),
                                                      fresh_state(), packed),
         FLOOR: (stepper(floor), dense_state, inputs),

@@ -8,6 +8,7 @@ computes them (sum(x * mask) / sum(mask)).
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from bench.weights import embedding_rows
 from impls import _packed, _shared
@@ -50,6 +51,8 @@ def test_packed_batches_give_the_keras_tower_inputs() -> None:
     host = _shared.host_batches(data.train, 100)  # 100, 100 and a short 30
     packed = _packed.pack_all(host, data.vocab)
     assert len(packed[0]["candidate_ids"]) == len(packed[1]["candidate_ids"])  # one shape
+    unpadded = [_packed.pack(b, data.vocab) for b in host[:2]]
+    assert any(len(u["candidate_ids"]) < len(packed[0]["candidate_ids"]) for u in unpadded)
     for arrays, batch in zip(host, packed, strict=True):
         assert np.all(np.diff(batch["segment"]) >= 0)  # sorted, as the model declares
         query_in, cand_in = _packed_inputs(tables, batch)
@@ -66,3 +69,12 @@ def test_padding_ids_are_left_out_and_counted_out() -> None:
     counts = batch["count"].reshape(-1, len(CANDIDATE_EMBEDDINGS))
     np.testing.assert_array_equal(counts[:, 0], 1)
     np.testing.assert_array_equal(counts[:, 1], (arrays["movie_title_vector"] != 0).sum(axis=1))
+    np.testing.assert_array_equal(counts[:, 2], (arrays["movie_genres"] != 0).sum(axis=1))
+
+
+def test_an_id_outside_its_table_is_refused() -> None:
+    data = make_dataset(n_train=20, n_test=10, seed=6)
+    arrays = dict(_shared.host_batches(data.train, 20)[0])
+    arrays["raw_user_age"] = arrays["raw_user_age"] + data.vocab.num_age_bins
+    with pytest.raises(ValueError, match="raw_user_age ids span"):
+        _packed.pack(arrays, data.vocab)
