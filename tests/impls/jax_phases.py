@@ -7,7 +7,9 @@ epoch's full batches, synchronised once at its end):
 
 - the jitted step as `jax` runs it (packed inputs, impls/_packed.py), and as
   `jax-padded` runs it (the padded inputs and per-feature lookups of Keras);
-- the packed step's forward loss alone, and its forward and backward;
+- the packed step's forward loss alone, and its forward and backward (every
+  gradient written out; inside the step XLA fuses them into the update, so
+  this phase can take longer than the whole step);
 - a jitted call that only passes the step's arguments through (dispatch);
 - the floor: the forward and backward of the dense layers and the loss alone,
   on fixed tower inputs. Every implementation of this model does these
