@@ -110,7 +110,7 @@ REGISTRY: dict[str, ImplEntry] = {
         _native("jax-dedup", "jax", "JaxDedupRetrieval",
                 f"native JAX, jitted step on deduplicated batches: {_DEDUP}"),
         _native("torch", "torch", "TorchRetrieval",
-                f"native PyTorch: nn.Embedding, nn.Linear, optim.Adagrad, eager; {_ROW_WISE}"),
+                f"native PyTorch: nn.Embedding, nn.Linear, optim.Adagrad, eager; {_PACKED}"),
         _native("torch-dedup", "torch", "TorchDedupRetrieval",
                 f"native PyTorch, eager, on deduplicated batches: {_DEDUP}"),
         _native("torch-compile", "torch", "TorchCompiledRetrieval",

@@ -1,7 +1,8 @@
 """Table-batched training batches, prepared once on the host (numpy only).
 
-The native JAX model trains on these (impls/jax_native/model.py,
-`packed_loss_fn`). Each tower's embedding tables are used as one table, the
+The native JAX and eager torch models train on these
+(impls/jax_native/model.py `packed_loss_fn`, impls/torch_native/model.py
+`packed_loss`). Each tower's embedding tables are used as one table, the
 features' tables stacked in concatenation order (as fbgemm's table-batched
 embeddings and TorchRec's EmbeddingBagCollection do), so a tower needs one
 gather instead of one per feature:
@@ -86,6 +87,17 @@ def _check_ids(arrays: Mapping[str, np.ndarray], vocab: Vocabulary) -> None:
                 f"{feature} ids span {ids.min()}..{ids.max()}, outside the {rows[weight_name]} "
                 f"rows of {weight_name}; rebuild the cache (python -m bench data build)"
             )
+
+
+def with_bag_offsets(batch: Batch) -> Batch:
+    """An unpadded packed batch plus "offsets": where each segment's entries start.
+
+    torch's F.embedding_bag takes bags as offsets into one index list; an empty
+    segment (a row with no real title token) is an empty bag, summing to 0.
+    """
+    segments = len(batch["count"])
+    starts = np.searchsorted(batch["segment"], np.arange(segments))
+    return {**batch, "offsets": starts.astype(np.int64)}
 
 
 def _pad_entries(batch: Batch, entries: int) -> Batch:

@@ -1,8 +1,11 @@
 """Native PyTorch implementations: `TorchRetrieval` (eager), `TorchCompiledRetrieval` and
 `TorchDedupRetrieval` (eager, deduplicated batches).
 
-The first two compute what the Keras model computes: each tower row by row on
-the padded inputs, batches = contiguous row-order slices of the train split.
+The first two compute what the Keras model computes, each tower row by row,
+batches = contiguous row-order slices of the train split. `TorchRetrieval`
+takes table-batched inputs (impls/_packed.py: one F.embedding and one
+F.embedding_bag per step, model.packed_loss); `TorchCompiledRetrieval` takes
+the padded inputs Keras takes, one lookup per feature (model.forward).
 `TorchDedupRetrieval` runs the towers once per distinct row with padding
 skipped (impls/_batches.py): less arithmetic, same result up to summation order.
 
@@ -30,7 +33,7 @@ from bench.contract import RetrievalImpl
 from bench.data.dataset import Dataset
 from bench.spec import RunSpec
 from bench.weights import Weights, check_weights, weight_shapes
-from impls import _batches, _shared
+from impls import _batches, _packed, _shared
 from impls.torch_native.model import Batch, RetrievalModel
 
 # See the module docstring: Keras's eps, moved inside the accumulator.
@@ -104,12 +107,15 @@ class TorchRetrieval(RetrievalImpl):
         }
 
     def _prepare_train(self, host: list[dict[str, np.ndarray]]) -> list[dict[str, Any]]:
-        """The host training batches as the step takes them (row-wise: unchanged)."""
-        return host
+        """The host training batches as the step takes them: packed, with bag offsets.
+
+        Unpadded: eager torch has no use for one shape across batches.
+        """
+        return [_packed.with_bag_offsets(_packed.pack(b, self.data.vocab)) for b in host]
 
     def _loss(self, batch: Batch) -> torch.Tensor:
-        """The training loss of one batch (row-wise: the model's forward)."""
-        return self._model(batch)
+        """The training loss of one batch (packed: model.packed_loss)."""
+        return self._model.packed_loss(batch)
 
     def _make_step(self) -> Any:
         """The training step the epoch loop calls (eager here; compiled in the subclass)."""
@@ -204,12 +210,21 @@ class TorchRetrieval(RetrievalImpl):
 class TorchCompiledRetrieval(TorchRetrieval):
     """Native PyTorch with the training step (forward, backward, Adagrad) under torch.compile.
 
-    Shapes are static (dynamic=False): the short last batch gets its own
-    specialised graph on the first epoch instead of a dynamic-shape one.
+    On the padded row-wise inputs (one lookup per feature): the packed ones
+    vary in length from batch to batch. Shapes are static (dynamic=False):
+    the short last batch gets its own specialised graph on the first epoch
+    instead of a dynamic-shape one.
     """
 
     def _make_step(self) -> Any:
         return torch.compile(self._train_step, dynamic=False)
+
+    def _prepare_train(self, host: list[dict[str, np.ndarray]]) -> list[dict[str, Any]]:
+        """Row-wise, unchanged: static shapes for the compiled step."""
+        return host
+
+    def _loss(self, batch: Batch) -> torch.Tensor:
+        return self._model(batch)
 
     def _optimizer_options(self) -> dict[str, Any]:
         """Inductor compiles the default (unfused) update into its own kernels."""

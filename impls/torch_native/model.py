@@ -41,6 +41,11 @@ def masked_mean(embedding: nn.Embedding, ids: torch.Tensor) -> torch.Tensor:
     return summed / (ids != 0).sum(dim=1, keepdim=True).to(summed.dtype)
 
 
+def mse(query: torch.Tensor, candidate: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
+    """MSE between each row's dot(query, candidate) and its label, averaged over the batch."""
+    return torch.mean(torch.square(label - (query * candidate).sum(dim=1)))
+
+
 class Tower(nn.Module):
     """Embeddings of the tower's features, concatenated, then the dense stack."""
 
@@ -57,10 +62,25 @@ class Tower(nn.Module):
         pairs = zip(widths[:-1], widths[1:], strict=True)
         self.dense = nn.ModuleList(nn.Linear(a, b) for a, b in pairs)
 
+    def stacked_table(self) -> torch.Tensor:
+        """The tower's embedding tables as one, in concatenation order (impls/_packed.py)."""
+        return torch.cat([self._embedding(w).weight for w in self.features.values()])
+
+    def _embedding(self, weight_name: str) -> nn.Embedding:
+        return cast(nn.Embedding, self.embeddings[_module_name(weight_name)])
+
+    def dense_forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The dense stack: ReLU on all but the last layer."""
+        for i, layer in enumerate(self.dense):
+            x = layer(x)
+            if i < len(self.dense) - 1:
+                x = torch.relu(x)
+        return x
+
     def forward(self, batch: Mapping[str, Any]) -> torch.Tensor:
         parts = []
         for feature, weight_name in self.features.items():
-            embedding = cast(nn.Embedding, self.embeddings[_module_name(weight_name)])
+            embedding = self._embedding(weight_name)
             value = batch[feature]
             if isinstance(value, Mapping):  # a compact bag (training batches)
                 parts.append(bag_mean(embedding, value))
@@ -68,12 +88,7 @@ class Tower(nn.Module):
                 parts.append(masked_mean(embedding, value))
             else:
                 parts.append(embedding(value))
-        x = torch.cat(parts, dim=1)
-        for i, layer in enumerate(self.dense):
-            x = layer(x)
-            if i < len(self.dense) - 1:
-                x = torch.relu(x)
-        return x
+        return self.dense_forward(torch.cat(parts, dim=1))
 
 
 class RetrievalModel(nn.Module):
@@ -93,8 +108,26 @@ class RetrievalModel(nn.Module):
 
         Row-wise, as the Keras model: both towers on every rating's padded inputs.
         """
-        scores = (self.query(batch) * self.candidate(batch)).sum(dim=1)
-        return torch.mean(torch.square(batch["label"] - scores))
+        return mse(self.query(batch), self.candidate(batch), batch["label"])
+
+    def packed_loss(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """forward's loss from a table-batched batch with bag offsets (impls/_packed.py).
+
+        One lookup per tower: the query tables stacked, gathered and reshaped
+        to the concatenation; the candidate's movie, title and genre ids as
+        one F.embedding_bag over the stacked candidate tables, a bag per row
+        and feature, divided by the real-id count (an empty bag stays 0/0 =
+        NaN, as in Keras). Same arithmetic as forward; the stacking's gradient
+        is a slice back into each nn.Embedding.
+        """
+        rows = batch["label"].shape[0]
+        query_in = F.embedding(batch["query_ids"], self.query.stacked_table()).reshape(rows, -1)
+        sums = F.embedding_bag(
+            batch["candidate_ids"], self.candidate.stacked_table(), batch["offsets"], mode="sum"
+        )
+        cand_in = (sums / batch["count"].unsqueeze(-1)).reshape(rows, -1)
+        query, cand = self.query.dense_forward(query_in), self.candidate.dense_forward(cand_in)
+        return mse(query, cand, batch["label"])
 
     def dedup_loss(self, batch: Mapping[str, Any]) -> torch.Tensor:
         """forward's loss from a deduplicated batch (impls/_batches.py).
@@ -104,8 +137,7 @@ class RetrievalModel(nn.Module):
         """
         query = self.query(batch["query"])[batch["query_index"]]  # (B, out)
         cand = self.candidate(batch["candidate"])[batch["candidate_index"]]  # (B, out)
-        scores = (query * cand).sum(dim=1)
-        return torch.mean(torch.square(batch["label"] - scores))
+        return mse(query, cand, batch["label"])
 
     def neutral_parameters(self) -> dict[str, tuple[torch.Tensor, bool]]:
         """Neutral weight name -> (parameter, transposed): Linear weights are (out, in)."""

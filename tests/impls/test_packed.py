@@ -78,3 +78,17 @@ def test_an_id_outside_its_table_is_refused() -> None:
     arrays["raw_user_age"] = arrays["raw_user_age"] + data.vocab.num_age_bins
     with pytest.raises(ValueError, match="raw_user_age ids span"):
         _packed.pack(arrays, data.vocab)
+
+
+def test_bag_offsets_delimit_each_segment_even_an_empty_one() -> None:
+    data = make_dataset(n_train=20, n_test=10, seed=6)
+    arrays = dict(_shared.host_batches(data.train, 20)[0])
+    titles = arrays["movie_title_vector"].copy()
+    titles[3] = 0  # a row with no real title token: an empty bag
+    arrays["movie_title_vector"] = titles
+    batch = _packed.with_bag_offsets(_packed.pack(arrays, data.vocab))
+    ends = np.append(batch["offsets"][1:], len(batch["segment"]))
+    for segment, (start, end) in enumerate(zip(batch["offsets"], ends, strict=True)):
+        assert np.all(batch["segment"][start:end] == segment)
+        assert end - start == batch["count"][segment]
+    assert batch["count"][3 * 3 + 1] == 0
