@@ -96,6 +96,8 @@ def with_bag_offsets(batch: Batch) -> Batch:
     segment (a row with no real title token) is an empty bag, summing to 0.
     """
     segments = len(batch["count"])
+    if len(batch["segment"]) and batch["segment"][-1] >= segments:
+        raise ValueError("bag offsets need an unpadded batch (pack, not pack_all)")
     starts = np.searchsorted(batch["segment"], np.arange(segments))
     return {**batch, "offsets": starts.astype(np.int64)}
 

@@ -92,3 +92,11 @@ def test_bag_offsets_delimit_each_segment_even_an_empty_one() -> None:
         assert np.all(batch["segment"][start:end] == segment)
         assert end - start == batch["count"][segment]
     assert batch["count"][3 * 3 + 1] == 0
+
+
+def test_bag_offsets_refuse_a_padded_batch() -> None:
+    data = make_dataset(n_train=230, n_test=10, seed=5)
+    packed = _packed.pack_all(_shared.host_batches(data.train, 100), data.vocab)
+    padded = next(p for p in packed[:2] if p["segment"][-1] == 300)  # the spare segment
+    with pytest.raises(ValueError, match="unpadded batch"):
+        _packed.with_bag_offsets(padded)
