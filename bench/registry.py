@@ -89,7 +89,7 @@ def _native(name: str, framework: str, cls: str, description: str) -> ImplEntry:
 
 
 _ROW_WISE = "row-wise towers on padded inputs, as the Keras model"
-# What the native JAX layout changes (impls/_packed.py): the data layout, not the maths.
+# What the native layout (jax, jax-scan, torch) changes (impls/_packed.py): not the maths.
 _PACKED = ("row-wise towers as the Keras model, table-batched embeddings "
            "(one gather per tower, padding ids left out of the means)")
 
