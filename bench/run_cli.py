@@ -31,7 +31,7 @@ from bench.errors import UsageError
 from bench.progress import SweepProgress
 from bench.record import STATUS_OK
 from bench.runner import Options, Runner, SweepInterrupted
-from bench.store import check_results_dir
+from bench.store import RECORDS_FILE, check_results_dir
 from bench.summary import check_warnings, failures, format_table
 
 log = logging.getLogger(__name__)
@@ -205,6 +205,6 @@ def run_command(args: argparse.Namespace) -> int:
     problems = "\n".join(filter(None, [failures(records), check_warnings(records)]))
     if problems:
         print(problems, file=sys.stderr)
-    print(f"records: {args.results / 'records.jsonl'}; tables and plots: "
+    print(f"records: {args.results / RECORDS_FILE}; tables and plots: "
           f"python -m bench report --results {args.results}", file=sys.stderr)
     return code

@@ -212,7 +212,12 @@ def _provenance(recs: list[Mapping[str, Any]], command: str | None,
 def render(records: Iterable[Mapping[str, Any]], command: str | None = None,
            plots: Mapping[tuple[int, int], list[str]] | None = None) -> str:
     """The section's markdown text (see the module docstring)."""
-    recs, left_out = select(records)
+    return _render(*select(records), command, plots)
+
+
+def _render(recs: list[Mapping[str, Any]], left_out: int, command: str | None,
+            plots: Mapping[tuple[int, int], list[str]] | None) -> str:
+    """render's text from `select`'s records and left-out count."""
     if not recs:
         return "## Top-k retrieval at scale\n\nNo retrieval records.\n"
     lines = ["## Top-k retrieval at scale", ""] + _provenance(recs, command, left_out)
@@ -246,10 +251,9 @@ def write_section(records: Iterable[Mapping[str, Any]], out_dir: Path,
     """
     from bench.retrieval.report_plots import write_plots  # matplotlib only when writing
 
-    records = list(records)  # read twice: plots from the selection, text from all
-    recs = latest(records)
+    recs, left_out = select(records)
     out_dir.mkdir(parents=True, exist_ok=True)
     plots = write_plots(recs, out_dir / "plots", _groups(recs)) if recs else {}
-    text = render(records, command, plots)
+    text = _render(recs, left_out, command, plots)
     (out_dir / SECTION_FILE).write_text(text)
     return text

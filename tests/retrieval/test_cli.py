@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -54,7 +55,8 @@ def _cli(*flags: str) -> subprocess.CompletedProcess[str]:
 @pytest.mark.slow
 def test_numpy_and_jax_study_end_to_end(tmp_path) -> None:
     """Exact contenders hit recall 1.0, records are stored, the report section is written."""
-    pytest.importorskip("jax")
+    if importlib.util.find_spec("jax") is None:  # found, not imported: this process stays free
+        pytest.skip("needs jax")
     results = tmp_path / "res"
     proc = _cli("--candidates", "2000", "--dim", "16", "--k", "10", "--batch", "1,50",
                 "--impl", "numpy,jax,jax-blocked", "--repeats", "3", "--budget", "0.1",
