@@ -18,12 +18,12 @@ from bench.errors import EXIT_USAGE, UsageError
 
 # Every sub-command module, in the order `--help` lists them.
 _COMMANDS: tuple[str, ...] = (
-    "bench.data.cli",
-    "bench.list_cli",
-    "bench.run_cli",
-    "bench.report_cli",
-    "bench.retrieval_cli",
-    "bench.parity_cli",
+    "bench.commands.data",
+    "bench.commands.list",
+    "bench.commands.run",
+    "bench.commands.report",
+    "bench.commands.retrieval",
+    "bench.commands.parity",
 )
 
 

@@ -2,7 +2,7 @@
 
 Coarse hooks, so each framework keeps its natural loop (Keras `fit`, a jitted
 step or scan, a plain torch loop). Implementations contain no timing,
-warm-up, statistics or file I/O: the harness (bench/worker.py) owns those and
+warm-up, statistics or file I/O: the harness (bench/run/worker.py) owns those and
 calls `synchronize` at the end of every timed region.
 
 Life of one run, as the harness drives it:

@@ -1,6 +1,6 @@
 """One worker process, as the parent sees it: start, relay progress, time out, kill.
 
-The worker runs `python -m bench.worker JOB.json` in a new session (its own
+The worker runs `python -m bench.run.worker JOB.json` in a new session (its own
 process group, so a terminal Ctrl-C reaches only the parent, and a timeout or
 interrupt can kill the worker together with any children it started). Its
 stdout and stderr go to a log file; progress comes back as JSON lines on a
@@ -34,7 +34,7 @@ class WorkerProcess:
     """A running worker: its Popen, log file and progress pipe.
 
     Args:
-        job: the job (bench/worker.py's docstring); `progress_fd` is filled in here.
+        job: the job (bench/run/worker.py's docstring); `progress_fd` is filled in here.
         job_path: where to write the job file.
         log_path: where the worker's stdout and stderr go.
         env: the worker's complete environment.
@@ -49,7 +49,7 @@ class WorkerProcess:
             job_path.write_text(json.dumps({**job, "progress_fd": write_fd}))
             with open(log_path, "wb") as log_file:
                 self.proc = subprocess.Popen(
-                    [sys.executable, "-m", "bench.worker", str(job_path)],
+                    [sys.executable, "-m", "bench.run.worker", str(job_path)],
                     env=env,
                     stdin=subprocess.DEVNULL,
                     stdout=log_file,

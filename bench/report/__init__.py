@@ -11,6 +11,6 @@
     pytest_bench.py  pytest-benchmark JSON import and export
     build.py         computes the whole report and writes it; markdown.py renders README.md
 
-`python -m bench report` (bench/report_cli.py) drives it. Nothing here imports
+`python -m bench report` (bench/commands/report.py) drives it. Nothing here imports
 an ML framework; matplotlib is imported only when plots are drawn.
 """

@@ -10,7 +10,7 @@ import pytest
 
 from bench import envinfo
 from bench.errors import UsageError
-from bench.run_cli import device_env, resolve_device
+from bench.commands.run import device_env, resolve_device
 
 FAKE_SMI = """#!/bin/sh
 if [ "$1" = "--query-gpu=name,driver_version,memory.total" ]; then

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench import parity
+from bench.parity import compare as parity
 from bench.cli import main
 from bench.errors import EXIT_USAGE
 from bench.report import shared_start

@@ -103,7 +103,7 @@ def test_the_parent_never_imports_a_framework(results: Path) -> None:
     # all in one parent process whose modules are then listed.
     argv = ["run", *fake_args("FakeImpl", epochs=2), "--results", str(results)]
     code = (
-        "import sys; from bench.cli import main; from bench import sweep; "
+        "import sys; from bench.cli import main; from bench.run import sweep; "
         "sweep.resolve_impls('all'); "
         f"rc = main({argv!r}); "
         "mods = sorted({m.split('.')[0] for m in sys.modules} "

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from bench import sweep
-from bench.progress import SweepProgress
+from bench.run import sweep
+from bench.run.progress import SweepProgress
 from bench.record import RunRecord, new_run_id
-from bench.summary import check_warnings, failures, format_table, headline
+from bench.run.summary import check_warnings, failures, format_table, headline
 
 
 def _record(status: str, error: str | None = None, **figures: float) -> RunRecord:

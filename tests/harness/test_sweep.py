@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bench import registry, sweep
+from bench import registry
+from bench.run import sweep
 from bench.errors import UsageError
 
 

@@ -4,7 +4,7 @@ numpy only (imported by the parent test and by each child). The run is one
 epoch of 11 steps on the tiny dataset: 10 full batches of 190 rows and a short
 last batch of 10, so the short-batch path of every implementation is covered.
 
-Tolerances and the comparison itself: bench/parity.py (one rule for these
+Tolerances and the comparison itself: bench/parity/compare.py (one rule for these
 tests and `python -m bench parity`).
 """
 
@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from bench.data.dataset import Dataset
-from bench.parity import (  # noqa: F401 - re-exported for the tests
+from bench.parity.compare import (  # noqa: F401 - re-exported for the tests
     LOSS_RTOL,
     WEIGHT_TOL,
     load_result,

@@ -22,7 +22,7 @@ import numpy as np
 from bench import registry
 from bench.spec import RunSpec, layers_for_depth
 from bench.weights import init_weights
-from tests.impls.child_server import ChildServer
+from bench.studies.child_server import ChildServer
 
 QUERIES = 500  # rows of the fixed query block
 K = 100

@@ -1,7 +1,7 @@
 """pytest-benchmark: one steady training epoch and one top-100 retrieval per implementation.
 
 Small synthetic data (tests.fixtures.make_dataset, batch 250: 8 steps). Each
-implementation lives in its own child process (tests/impls/speed.py's
+implementation lives in its own child process (bench/studies/speed.py's
 EpochServer) which has already compiled and warmed up; one benchmark round is
 one request: the child trains an epoch and synchronises, the parent waits for
 the reply (a pipe round trip, ~0.1 ms, is included). No wall-clock asserts:
@@ -22,7 +22,7 @@ import pytest
 
 from tests.impls.children import installed_names
 from tests.impls.retrieval_server import QUERIES, K, RetrievalServer
-from tests.impls.speed import EpochServer
+from bench.studies.speed import EpochServer
 
 
 @pytest.mark.benchmark(group="train_epoch_tiny_depth1")

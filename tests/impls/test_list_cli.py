@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from bench import list_cli, registry
+from bench import registry
+from bench.commands import list as list_cli
 from bench.registry import ImplEntry
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -77,7 +77,7 @@ def test_numpy_and_jax_study_end_to_end(tmp_path) -> None:
 
 def test_profile_numpy_phases(tmp_path) -> None:
     """The profile splits numpy's search into matmul and top-k (one subprocess, no framework)."""
-    from bench.retrieval import profile
+    from bench.studies import retrieval_profile as profile
 
     out = tmp_path / "profile.md"
     assert profile.main(["--impl", "numpy,faiss-flat", "--candidates", "3000", "--dim", "8",

@@ -60,7 +60,7 @@ class Searcher(ABC):
     def phases(self, queries: Any, k: int) -> dict[str, Callable[[], Any]]:
         """Separately timeable parts of one search, each ending in its own sync.
 
-        For the profile (bench/retrieval/profile.py): typically "matmul" (the
+        For the profile (bench/studies/retrieval_profile.py): typically "matmul" (the
         (B, N) scores), "top_k" (on precomputed scores) and "transfer" (result
         to host). Empty where the search is one opaque call (faiss).
         """

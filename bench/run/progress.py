@@ -11,11 +11,11 @@ from typing import Any
 
 from tqdm import tqdm
 
-from bench.sweep import Run
+from bench.run.sweep import Run
 
 
 class SweepProgress:
-    """A runner listener (bench/runner.py) that drives one tqdm bar.
+    """A runner listener (bench/run/runner.py) that drives one tqdm bar.
 
     Args:
         runs: the runs that will actually start (resume skips excluded).

@@ -2,14 +2,14 @@
 
 Every list-valued flag (--impl, --depth, --layers, --seed, --batch-size,
 --embedding-dim) multiplies the sweep; each run happens in its own worker
-process (bench/runner.py). Records go to `<results>/records.jsonl`
+process (bench/run/runner.py). Records go to `<results>/records.jsonl`
 (default results/local, git-ignored, relative to the current directory; the
 committed study was written with `--results results/runs`, see bench/paths.py).
 
 `--impl all` means the five primary implementations (bench.registry.PRIMARY:
 keras-jax, keras-tf, keras-torch, jax, torch); variants such as jax-scan or
 torch-compile are named explicitly. `--impl package.module:Class` and
-`--dataset package.module:function` run out-of-tree code (see bench/sweep.py).
+`--dataset package.module:function` run out-of-tree code (see bench/run/sweep.py).
 
 Every check of the input happens before anything is written or started; a
 bad input is one line on stderr and exit code 2.
@@ -26,13 +26,14 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from bench import envinfo, paths, sweep
+from bench import envinfo, paths
+from bench.run import sweep
 from bench.errors import UsageError
-from bench.progress import SweepProgress
+from bench.run.progress import SweepProgress
 from bench.record import STATUS_OK
-from bench.runner import Options, Runner, SweepInterrupted
+from bench.run.runner import Options, Runner, SweepInterrupted
 from bench.store import RECORDS_FILE, check_results_dir
-from bench.summary import check_warnings, failures, format_table
+from bench.run.summary import check_warnings, failures, format_table
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@
 The parent (no framework imported here) loads the dataset, draws one set of
 initial weights (bench.weights.init_weights, --seed) and saves it. Each
 implementation, the reference included, then runs in its own worker process
-(bench/parity_worker.py, the registry's env): it loads that file, trains the
+(bench/parity/worker.py, the registry's env): it loads that file, trains the
 first --steps batches of data.train in row order and writes its per-step
 losses and final weights. bench.parity compares each with the reference and
 `<results>/shared_start_parity.json` (bench/report/shared_start.py's format)
@@ -28,11 +28,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import parity, paths, process
+from bench import paths, process
+from bench.parity import compare as parity
 from bench.errors import UsageError
 from bench.report.shared_start import FILE_NAME
 from bench.spec import RunSpec, layers_for_depth
-from bench.sweep import parse_int_list, resolve_impls
+from bench.run.sweep import parse_int_list, resolve_impls
 from bench.weights import init_weights, save_weights
 
 log = logging.getLogger("bench.parity")
@@ -97,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
     """Run every worker, compare with the reference, write the JSON; see the module doc."""
     names, depths = _check_args(args)
     results_dir = Path(args.results)
-    from bench.worker import load_dataset  # numpy only; after the cheap argument checks
+    from bench.run.worker import load_dataset  # numpy only; after the cheap argument checks
 
     try:
         data = load_dataset(args.dataset, args.cache_dir)
@@ -170,7 +171,7 @@ def _start(job: Job, tmp: Path) -> Job:
     log.info("starting %s %s", job.impl, job.layer_sizes)
     with open(job.log_path, "wb") as log_file:
         job.proc = subprocess.Popen(
-            [sys.executable, "-m", "bench.parity_worker", str(job_file)], env=env,
+            [sys.executable, "-m", "bench.parity.worker", str(job_file)], env=env,
             stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
             start_new_session=True)
     job.started = time.monotonic()

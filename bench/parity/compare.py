@@ -1,6 +1,6 @@
 """Shared-start parity: the comparison of two runs that started from the same weights.
 
-numpy only: used by `python -m bench parity` (bench/parity_cli.py) and by the
+numpy only: used by `python -m bench parity` (bench/commands/parity.py) and by the
 parity tests (tests/impls/test_parity.py), so both judge with one rule.
 
 Tolerances (float32 everywhere; frameworks reduce in different orders, and

@@ -1,6 +1,6 @@
 """Where a contender's search time goes: matmul, top-k, transfer, measured apart.
 
-    python -m bench.retrieval.profile --impl jax,torch,keras-tf --candidates 1000000 \\
+    python -m bench.studies.retrieval_profile --impl jax,torch,keras-tf --candidates 1000000 \\
         --dim 32 --k 100 --batch 1000 --out results/retrieval/profile.md
 
 For one setting it writes the same synthetic data the study uses, then runs
@@ -63,7 +63,7 @@ def _row(name: str, t: dict[str, Any]) -> str:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m bench.retrieval.profile", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m bench.studies.retrieval_profile", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--impl", default="numpy,faiss-flat,jax,torch,keras-jax,keras-tf,keras-torch")
     p.add_argument("--candidates", type=int, default=1_000_000)
@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(worker(json.loads(args.worker.read_text()))))
         return 0
     chosen = contenders.select(args.impl)
-    lines = ["Produced by:", "", "    python -m bench.retrieval.profile " + shlex.join(argv), "",
+    lines = ["Produced by:", "", "    python -m bench.studies.retrieval_profile " + shlex.join(argv), "",
              "Phases are the searcher's own ops timed apart, eager (for jit and xla modes",
              "too: their fused program is 'total'); 'other' = total minus the phases.", "",
              f"Per-call median ms at N={args.candidates:,}, dim {args.dim}, k {args.k}, "
@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
             job_path = Path(tmp) / f"{c.name}.json"
             job_path.write_text(json.dumps(job))
             try:
-                proc = subprocess.run([sys.executable, "-m", "bench.retrieval.profile",
+                proc = subprocess.run([sys.executable, "-m", "bench.studies.retrieval_profile",
                                        "--worker", str(job_path)], env={**os.environ, **c.env},
                                       capture_output=True, text=True, timeout=args.timeout)
             except subprocess.TimeoutExpired:

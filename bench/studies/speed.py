@@ -6,9 +6,9 @@ batch's trace) and then trains one epoch per request, synchronised with the
 implementation's own mechanism. `measure()` collects medians; running this
 module prints the ratios the issue asks for:
 
-    python -m tests.impls.speed [--data standin|ml-100k|tiny] [--rounds 5] [--impl a,b]
+    python -m bench.studies.speed [--data standin|ml-100k|tiny] [--rounds 5] [--impl a,b]
 
-Child side (`python -m tests.impls.speed --serve`): the loop, plus for Keras
+Child side (`python -m bench.studies.speed --serve`): the loop, plus for Keras
 the time to iterate one epoch of its fit input as Keras does (the feeding
 cost, measured without training).
 """
@@ -26,7 +26,7 @@ from bench import registry
 from bench.data.dataset import Dataset
 from bench.spec import RunSpec, layers_for_depth
 from bench.weights import init_weights
-from tests.impls.child_server import ChildServer
+from bench.studies.child_server import ChildServer
 
 
 def load_data(kind: str) -> Dataset:
@@ -48,7 +48,7 @@ class EpochServer(ChildServer):
     def __init__(self, name: str, depth: int, data: str, batch_size: int = 1000) -> None:
         args = ["--serve", "--impl", name, "--depth", str(depth), "--data", data,
                 "--batch-size", str(batch_size)]
-        super().__init__(name, "tests.impls.speed", args)
+        super().__init__(name, "bench.studies.speed", args)
 
     def epoch(self) -> float:
         """Train one epoch in the child; its own (synchronised) seconds."""

@@ -1,6 +1,6 @@
-"""One implementation's shared-start parity run (`python -m bench.parity_worker JOB.json`).
+"""One implementation's shared-start parity run (`python -m bench.parity.worker JOB.json`).
 
-Started by bench/parity_cli.py with the implementation's environment; here,
+Started by bench/commands/parity.py with the implementation's environment; here,
 and only here, its framework is imported. It builds the implementation from
 the shared initial-weights file, trains the first `steps` batches of
 data.train in row order (train_epoch(max_steps)), and writes the per-step
@@ -24,13 +24,13 @@ from typing import Any
 
 import numpy as np
 
-from bench import parity
+from bench.parity import compare as parity
 from bench.spec import RunSpec
-from bench.sweep import entry_for
+from bench.run.sweep import entry_for
 from bench.weights import load_weights
-from bench.worker import load_dataset
+from bench.run.worker import load_dataset
 
-log = logging.getLogger("bench.parity_worker")
+log = logging.getLogger("bench.parity.worker")
 
 
 def run(job: dict[str, Any]) -> None:

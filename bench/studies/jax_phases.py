@@ -1,6 +1,6 @@
 """Where the native JAX training step's time goes, and the floor under any same-maths step.
 
-    python -m tests.impls.jax_phases [--data ml-100k] [--depth 1,3] [--rounds 7] [--out F.md]
+    python -m bench.studies.jax_phases [--data ml-100k] [--depth 1,3] [--rounds 7] [--out F.md]
 
 Times, per training step (median over rounds, each round one pass over the
 epoch's full batches, synchronised once at its end):
@@ -17,7 +17,7 @@ epoch's full batches, synchronised once at its end):
   that keeps the model's arithmetic can be faster than this on the machine.
 
 and keras-jax's steady epoch divided by its steps, from a child process
-(tests/impls/speed.py) asked for one epoch in every round. keras-jax over
+(bench/studies/speed.py) asked for one epoch in every round. keras-jax over
 the floor bounds what any XLA step that keeps the model's arithmetic can gain
 over keras-jax on this machine.
 """
@@ -43,7 +43,7 @@ from bench.spec import layers_for_depth
 from bench.weights import init_weights, tower_input_dims
 from impls import _packed, _shared
 from impls.jax_native import model
-from tests.impls.speed import EpochServer, load_data
+from bench.studies.speed import EpochServer, load_data
 
 BATCH = 1000
 STEP = "step, packed inputs (jax)"
@@ -166,7 +166,7 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     steps = load_data(args.data).train.num_batches(BATCH)
     env, git = envinfo.capture(), envinfo.git_info()
-    lines = ["Produced by:", "", "    python -m tests.impls.jax_phases " + shlex.join(argv), "",
+    lines = ["Produced by:", "", "    python -m bench.studies.jax_phases " + shlex.join(argv), "",
              f"Machine: {env['cpu_model']} ({env['cpu_count_logical']} logical cores), CPU only; "
              f"jax {jax.__version__}, keras {env['packages'].get('keras')}; commit {git['commit']}"
              f"{' (dirty tree)' if git['dirty'] else ''}; load average before: "

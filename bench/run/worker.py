@@ -1,10 +1,10 @@
-"""The worker: one run in its own process (`python -m bench.worker JOB.json`).
+"""The worker: one run in its own process (`python -m bench.run.worker JOB.json`).
 
-The parent (bench/runner.py) writes a job file and starts this module with the
+The parent (bench/run/runner.py) writes a job file and starts this module with the
 implementation's environment (KERAS_BACKEND, device variables). Here, and only
 here, frameworks get imported. The worker loads the dataset, builds the
 initial weights from the spec's seed, builds the implementation, times every
-phase (bench/phases.py), appends its record to the results store and exits 0
+phase (bench/run/phases.py), appends its record to the results store and exits 0
 (ok) or 1 (failed, with the traceback in the record). Progress goes to the
 parent as JSON lines on the pipe whose fd the job names, never on stdout,
 which frameworks write to freely.
@@ -27,17 +27,17 @@ import traceback
 from pathlib import Path
 from typing import Any, TextIO
 
-from bench import phases
+from bench.run import phases
 from bench.contract import RetrievalImpl
 from bench.data.dataset import Dataset
 from bench.record import STATUS_FAILED, STATUS_OK, RunRecord, error_tail
 from bench.spec import RunSpec
 from bench.store import ResultsStore
-from bench.sweep import entry_for, is_target, load_attribute
+from bench.run.sweep import entry_for, is_target, load_attribute
 from bench.timing import now_ns, seconds, timed
 from bench.weights import init_weights
 
-log = logging.getLogger("bench.worker")
+log = logging.getLogger("bench.run.worker")
 
 
 class ProgressPipe:
@@ -117,7 +117,7 @@ def _impl_info(impl: RetrievalImpl) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     """Run the job file named on the command line; exit 0 when ok, 1 when failed."""
     argv = sys.argv[1:] if argv is None else argv
-    # The parent starts workers with SIGINT and SIGTERM blocked (bench.runner); the
+    # The parent starts workers with SIGINT and SIGTERM blocked (bench.run.runner); the
     # mask is inherited, and SIGTERM must reach this process.
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
     faulthandler.enable()  # a segfault still leaves a Python traceback in the log

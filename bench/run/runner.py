@@ -34,7 +34,7 @@ from bench.record import (
     utc_now_iso,
 )
 from bench.store import ResultsStore
-from bench.sweep import Run
+from bench.run.sweep import Run
 from bench.timing import now_ns, seconds
 
 log = logging.getLogger(__name__)
