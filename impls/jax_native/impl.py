@@ -204,7 +204,7 @@ class JaxPaddedRetrieval(JaxRetrieval):
     Masked means as Keras computes them (gather all 16 title positions, multiply
     by the mask, sum), so XLA gets the work keras-jax's step gives it. It shows
     what the table-batched layout of `JaxRetrieval` gains. It runs at 0.85-0.95x
-    keras-jax's speed here (tests/impls/speed.py). XLA fuses the two programs
+    keras-jax's speed here (bench/studies/speed.py). XLA fuses the two programs
     differently: keras-jax's has one gather-select fusion per masked feature
     where this one materialises the gathered rows and the broadcast mask apart.
     Gathering with jnp.take, as Keras does, changed nothing.
