@@ -1,7 +1,10 @@
 """Names of implementations -> where they live, without importing them.
 
 A new implementation is one module in impls/ plus one entry here; the
-conformance tests and `python -m bench list` pick it up.
+conformance tests and `python -m bench list` pick it up. This module also holds
+the harness's one importer of computed names (`load_target`), so every
+"package.module:attribute" reference (implementations, retrieval searchers,
+out-of-tree datasets) is imported the same way, and only here.
 """
 
 from __future__ import annotations
@@ -9,11 +12,33 @@ from __future__ import annotations
 import difflib
 import importlib
 import importlib.util
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from bench.contract import RetrievalImpl
 from bench.errors import UsageError
+
+_TARGET = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
+
+
+def is_target(name: str) -> bool:
+    """Whether `name` is a "package.module:attribute" reference.
+
+    Dataset names such as "synthetic:users=50,movies=300,ratings=3000" are not.
+    """
+    return _TARGET.fullmatch(name) is not None
+
+
+def load_target(target: str) -> object:
+    """Import "package.module:attribute" and return the attribute."""
+    module_name, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module_name), attr)
+
+
+def missing_modules(requires: Iterable[str]) -> list[str]:
+    """The top-level modules of `requires` not installed here (found without importing them)."""
+    return [m for m in requires if importlib.util.find_spec(m) is None]
 
 
 @dataclass(frozen=True)
@@ -30,15 +55,14 @@ class ImplEntry:
 
     def missing(self) -> list[str]:
         """Required modules not installed here (found without importing them)."""
-        return [m for m in self.requires if importlib.util.find_spec(m) is None]
+        return missing_modules(self.requires)
 
     def installed(self) -> bool:
         return not self.missing()
 
     def load(self) -> type[RetrievalImpl]:
         """Import the implementation class (only ever in a worker process)."""
-        module_name, cls_name = self.target.split(":")
-        cls = getattr(importlib.import_module(module_name), cls_name)
+        cls = load_target(self.target)
         if not (isinstance(cls, type) and issubclass(cls, RetrievalImpl)):
             raise TypeError(f"{self.target} is not a RetrievalImpl")
         return cls
@@ -131,6 +155,27 @@ def get(name: str) -> ImplEntry:
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         known = ", ".join(REGISTRY)
         raise UsageError(f"unknown implementation {name!r}{hint}; known: {known}") from None
+
+
+def out_of_tree_entry(target: str) -> ImplEntry:
+    """An ImplEntry for `--impl module:Class`; the module is only located, not imported."""
+    module = target.split(":", 1)[0]
+    try:
+        found = importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        found = False
+    if not found:
+        raise UsageError(f"--impl {target}: module {module!r} not found")
+    return _custom(target)
+
+
+def entry_for(name: str) -> ImplEntry:
+    """The entry a worker loads for the run's impl name (registry or out-of-tree)."""
+    return _custom(name) if is_target(name) else get(name)
+
+
+def _custom(target: str) -> ImplEntry:
+    return ImplEntry(name=target, target=target, framework="custom", requires=(), extra="")
 
 
 def require_installed(entry: ImplEntry) -> None:

@@ -26,7 +26,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from bench import envinfo, paths
+from bench import envinfo, paths, registry
 from bench.run import sweep
 from bench.errors import UsageError
 from bench.run.progress import SweepProgress
@@ -116,8 +116,8 @@ def dataset_info(name: str, cache_dir: str | None) -> tuple[int, str | None]:
 
     Numpy only: safe in the parent.
     """
-    if sweep.is_target(name):
-        data = sweep.load_attribute(name)()  # type: ignore[operator]
+    if registry.is_target(name):
+        data = registry.load_target(name)()  # type: ignore[operator]
     else:
         from bench.data.cache import ensure_dataset, load_dataset
 

@@ -26,7 +26,7 @@ import numpy as np
 
 from bench.parity import compare as parity
 from bench.spec import RunSpec
-from bench.run.sweep import entry_for
+from bench.registry import entry_for
 from bench.weights import load_weights
 from bench.run.worker import load_dataset
 

@@ -15,7 +15,6 @@ at once, so a crash loses only the rest.
 from __future__ import annotations
 
 import gc
-import importlib
 import json
 import logging
 import sys
@@ -25,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from bench.registry import load_target
 from bench.retrieval import memory
 from bench.retrieval.backends.base import Searcher
 from bench.retrieval.recall import recall_at_k
@@ -47,8 +47,7 @@ class Events:
 
 def load_searcher(target: str, options: dict[str, Any]) -> Searcher:
     """Import "module:Class" and construct it with the contender's options."""
-    module_name, cls_name = target.split(":")
-    return getattr(importlib.import_module(module_name), cls_name)(**options)
+    return load_target(target)(**options)  # type: ignore[operator]
 
 
 def build(target: str, options: dict[str, Any], path: str, events: Events,

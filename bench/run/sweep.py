@@ -1,7 +1,7 @@
 """From command-line values to the list of runs: parsing, resolving, expanding.
 
 Never imports a framework (the parent process uses it). Two out-of-tree forms
-keep tests and experiments free of registry edits:
+(`bench.registry.is_target`) keep tests and experiments free of registry edits:
 
 - `--impl package.module:Class` runs any RetrievalImpl subclass importable in
   the worker (tests use `tests.harness.fake_impl:FakeImpl`);
@@ -11,10 +11,7 @@ keep tests and experiments free of registry edits:
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import itertools
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -64,29 +61,6 @@ def parse_layers(text: str) -> tuple[int, ...]:
     return sizes
 
 
-_TARGET = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
-
-
-def is_target(name: str) -> bool:
-    """Whether `name` is an out-of-tree "package.module:attribute" reference.
-
-    Dataset names such as "synthetic:users=50,movies=300,ratings=3000" are not.
-    """
-    return _TARGET.fullmatch(name) is not None
-
-
-def out_of_tree_entry(target: str) -> ImplEntry:
-    """An ImplEntry for `--impl module:Class`; the module is only located, not imported."""
-    module = target.split(":", 1)[0]
-    try:
-        found = importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):
-        found = False
-    if not found:
-        raise UsageError(f"--impl {target}: module {module!r} not found")
-    return ImplEntry(name=target, target=target, framework="custom", requires=(), extra="")
-
-
 def resolve_impls(text: str) -> list[ImplEntry]:
     """--impl value -> entries; `all` means the five primary implementations.
 
@@ -100,23 +74,10 @@ def resolve_impls(text: str) -> list[ImplEntry]:
         expanded.extend(registry.PRIMARY if name == "all" else [name])
     entries = []
     for name in dict.fromkeys(expanded):
-        entry = out_of_tree_entry(name) if is_target(name) else registry.get(name)
+        entry = registry.out_of_tree_entry(name) if registry.is_target(name) else registry.get(name)
         registry.require_installed(entry)
         entries.append(entry)
     return entries
-
-
-def entry_for(name: str) -> ImplEntry:
-    """The entry a worker loads for the run's impl name (registry or out-of-tree)."""
-    if is_target(name):
-        return ImplEntry(name=name, target=name, framework="custom", requires=(), extra="")
-    return registry.get(name)
-
-
-def load_attribute(target: str) -> object:
-    """Import "module:attribute" and return the attribute."""
-    module_name, _, attr = target.partition(":")
-    return getattr(importlib.import_module(module_name), attr)
 
 
 @dataclass(frozen=True)

@@ -30,10 +30,10 @@ from typing import Any, TextIO
 from bench.run import phases
 from bench.contract import RetrievalImpl
 from bench.data.dataset import Dataset
+from bench.registry import entry_for, is_target, load_target
 from bench.record import STATUS_FAILED, STATUS_OK, RunRecord, error_tail
 from bench.spec import RunSpec
 from bench.store import ResultsStore
-from bench.run.sweep import entry_for, is_target, load_attribute
 from bench.timing import now_ns, seconds, timed
 from bench.weights import init_weights
 
@@ -62,7 +62,7 @@ class ProgressPipe:
 def load_dataset(name: str, cache_dir: str | None) -> Dataset:
     """The cache's dataset, or `module:function`'s (test and experiment hook)."""
     if is_target(name):
-        factory = load_attribute(name)
+        factory = load_target(name)
         return factory()  # type: ignore[operator]
     from bench.data.cache import load_dataset as load_cached
 

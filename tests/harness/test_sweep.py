@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from bench import registry
-from bench.run import sweep
 from bench.errors import UsageError
+from bench.run import sweep
 
 
 @pytest.mark.parametrize(
@@ -76,4 +76,4 @@ def test_cross_product_alternates_implementations() -> None:
     ],
 )
 def test_out_of_tree_references_are_told_from_dataset_names(name: str, target: bool) -> None:
-    assert sweep.is_target(name) is target
+    assert registry.is_target(name) is target
