@@ -9,22 +9,17 @@ are imported here, so they must not import any ML framework at module level.
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import sys
 from collections.abc import Sequence
+from types import ModuleType
 
+from bench.commands import data, parity, report, retrieval, run
+from bench.commands import list as list_command  # `list` would shadow the builtin
 from bench.errors import EXIT_USAGE, UsageError
 
 # Every sub-command module, in the order `--help` lists them.
-_COMMANDS: tuple[str, ...] = (
-    "bench.commands.data",
-    "bench.commands.list",
-    "bench.commands.run",
-    "bench.commands.report",
-    "bench.commands.retrieval",
-    "bench.commands.parity",
-)
+_COMMANDS: tuple[ModuleType, ...] = (data, list_command, run, report, retrieval, parity)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,8 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for module_name in _COMMANDS:
-        importlib.import_module(module_name).add_parser(sub)
+    for command in _COMMANDS:
+        command.add_parser(sub)
     return parser
 
 

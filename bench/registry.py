@@ -13,7 +13,7 @@ import difflib
 import importlib
 import importlib.util
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from bench.contract import RetrievalImpl
@@ -36,13 +36,24 @@ def load_target(target: str) -> object:
     return getattr(importlib.import_module(module_name), attr)
 
 
-def missing_modules(requires: Iterable[str]) -> list[str]:
-    """The top-level modules of `requires` not installed here (found without importing them)."""
-    return [m for m in requires if importlib.util.find_spec(m) is None]
+class RequiresModules:
+    """`missing`/`installed` for a dataclass whose `requires` field names top-level modules.
+
+    Shared by implementations (ImplEntry) and retrieval contenders.
+    """
+
+    requires: tuple[str, ...]
+
+    def missing(self) -> list[str]:
+        """Required modules not installed here (found without importing them)."""
+        return [m for m in self.requires if importlib.util.find_spec(m) is None]
+
+    def installed(self) -> bool:
+        return not self.missing()
 
 
 @dataclass(frozen=True)
-class ImplEntry:
+class ImplEntry(RequiresModules):
     """Where an implementation lives and what its worker process needs."""
 
     name: str
@@ -52,13 +63,6 @@ class ImplEntry:
     extra: str  # `pip install -e '.[<extra>]'` brings them
     env: Mapping[str, str] = field(default_factory=dict)  # worker environment, e.g. KERAS_BACKEND
     description: str = ""
-
-    def missing(self) -> list[str]:
-        """Required modules not installed here (found without importing them)."""
-        return missing_modules(self.requires)
-
-    def installed(self) -> bool:
-        return not self.missing()
 
     def load(self) -> type[RetrievalImpl]:
         """Import the implementation class (only ever in a worker process)."""

@@ -9,16 +9,16 @@ only reads this table; the worker imports the one module it runs.
 from __future__ import annotations
 
 import difflib
-import importlib.util
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from bench.errors import UsageError
+from bench.registry import RequiresModules
 
 
 @dataclass(frozen=True)
-class Contender:
+class Contender(RequiresModules):
     """One retrieval contender.
 
     Args:
@@ -43,13 +43,6 @@ class Contender:
     params: tuple[Mapping[str, Any], ...] = ({},)
     env: Mapping[str, str] = field(default_factory=dict)
     description: str = ""
-
-    def missing(self) -> list[str]:
-        """Required modules not installed here (found without importing them)."""
-        return [m for m in self.requires if importlib.util.find_spec(m) is None]
-
-    def installed(self) -> bool:
-        return not self.missing()
 
 
 _B = "bench.retrieval.backends"

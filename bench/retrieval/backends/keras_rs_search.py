@@ -6,6 +6,7 @@ fenced in `_compiled`, the single dispatcher on `keras.backend.backend()`.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -121,7 +122,7 @@ class KerasRsSearcher(Searcher):
 
     def versions(self) -> dict[str, str]:
         backend = keras.backend.backend()
-        module = __import__(backend)
+        module = sys.modules[backend]  # imported by keras itself for its backend
         return {"keras": keras.__version__, "keras_rs": keras_rs.__version__,
                 backend: module.__version__}
 
