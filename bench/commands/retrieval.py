@@ -26,6 +26,7 @@ from pathlib import Path
 
 from bench import paths
 from bench.errors import UsageError
+from bench.run.sweep import parse_int_list
 
 log = logging.getLogger(__name__)
 
@@ -66,28 +67,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     return p
 
 
-def int_list(text: str, flag: str, minimum: int = 1) -> tuple[int, ...]:
-    """Parse a comma list of integers >= minimum, or raise a one-line UsageError."""
-    try:
-        values = tuple(int(v) for v in text.split(",") if v.strip())
-    except ValueError:
-        raise UsageError(f"{flag} takes a comma list of integers, got {text!r}") from None
-    if not values:
-        raise UsageError(f"{flag} is empty")
-    bad = [v for v in values if v < minimum]
-    if bad:
-        raise UsageError(f"{flag} values must be >= {minimum}, got {bad[0]}")
-    return tuple(dict.fromkeys(values))
-
-
 def build_plan(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     """Validate every flag (nothing written yet) and return the study's Plan."""
     from bench.retrieval import contenders
     from bench.retrieval.runner import Plan
     from bench.store import check_results_dir
 
-    cands = int_list(args.candidates, "--candidates")
-    ks = int_list(args.k, "--k")
+    cands = parse_int_list(args.candidates, "--candidates")
+    ks = tuple(parse_int_list(args.k, "--k"))
     if max(ks) > min(cands):
         raise UsageError(f"--k {max(ks)} exceeds the smallest --candidates {min(cands)}")
     if args.repeats < 1 or args.min_calls < 1:
@@ -99,11 +86,11 @@ def build_plan(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     if not chosen:
         raise UsageError("no retrieval contender is installed here")
     check_results_dir(args.results)
-    return Plan(candidates=tuple(sorted(cands)), dims=int_list(args.dim, "--dim"), ks=ks,
-                batches=int_list(args.batch, "--batch"), contenders=tuple(chosen),
-                repeats=args.repeats, min_calls=min(args.min_calls, args.repeats),
-                budget_s=args.budget, seed=args.seed, timeout_s=args.timeout,
-                results_dir=args.results)
+    return Plan(candidates=tuple(sorted(cands)), dims=tuple(parse_int_list(args.dim, "--dim")),
+                ks=ks, batches=tuple(parse_int_list(args.batch, "--batch")),
+                contenders=tuple(chosen), repeats=args.repeats,
+                min_calls=min(args.min_calls, args.repeats), budget_s=args.budget,
+                seed=args.seed, timeout_s=args.timeout, results_dir=args.results)
 
 
 def canonical_command(plan, args: argparse.Namespace) -> str:  # type: ignore[no-untyped-def]

@@ -24,6 +24,8 @@ from bench.spec import RunSpec, layers_for_depth
 def parse_int_list(text: str, flag: str, minimum: int = 1) -> list[int]:
     """"3", "1,2,3" or "0-4" (inclusive range) -> ints, each >= minimum.
 
+    The one parser of the integer-list flags of `run`, `parity` and `retrieval`.
+
     Args:
         text: the flag's value.
         flag: the flag's name, for the error message.

@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
     ["--impl", "nmpy"],
     ["--candidates", "1000,abc"],
     ["--candidates", "0"],
+    ["--dim", "0-2"],
     ["--k", "5000", "--candidates", "2000"],
     ["--batch", ""],
     ["--budget", "-1"],
@@ -31,6 +32,18 @@ def test_bad_input_one_line_exit_2_nothing_written(tmp_path, capsys, flags) -> N
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1
     assert not results.exists()
+
+
+def test_integer_flags_take_lists_and_ranges_deduplicated(tmp_path) -> None:
+    from bench.cli import build_parser
+    from bench.commands.retrieval import build_plan
+
+    args = build_parser().parse_args([
+        "retrieval", "--impl", "numpy", "--candidates", "3000,2000,3000", "--dim", "8-10,9",
+        "--k", "10", "--batch", "1,1", "--results", str(tmp_path / "res")])
+    plan = build_plan(args)
+    assert (plan.candidates, plan.dims, plan.ks, plan.batches) == ((2000, 3000), (8, 9, 10),
+                                                                   (10,), (1,))
 
 
 def test_results_path_that_is_a_file_is_refused(tmp_path, capsys) -> None:
