@@ -116,12 +116,18 @@ class Spread:
 
 
 def spread(values: Sequence[float]) -> Spread:
-    """Median, min, max and quartiles (numpy's linear interpolation); nan when empty."""
+    """Median, min, max and quartiles of the values present (None and nan dropped).
+
+    The median is np.median's (the mean of the middle two for an even count),
+    which can differ in the last bit from the 50th percentile's interpolation:
+    run records store it as `train_epoch_s`, so it must stay np.median's. The
+    quartiles use numpy's linear interpolation. All nan (n=0) when empty.
+    """
     x = np.asarray([v for v in values if v is not None and not math.isnan(v)], dtype=np.float64)
     if x.size == 0:
         return Spread(math.nan, math.nan, math.nan, math.nan, math.nan, 0)
-    q1, med, q3 = (float(v) for v in np.percentile(x, [25, 50, 75]))
-    return Spread(med, float(x.min()), float(x.max()), q1, q3, int(x.size))
+    q1, q3 = (float(v) for v in np.percentile(x, [25, 75]))
+    return Spread(float(np.median(x)), float(x.min()), float(x.max()), q1, q3, int(x.size))
 
 
 @dataclass(frozen=True)

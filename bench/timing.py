@@ -63,20 +63,6 @@ class HarnessLoopHooks(LoopHooks):
         return total
 
 
-def spread(values: Sequence[float]) -> dict[str, float | None]:
-    """median, min, max and interquartile range of `values` (None when empty)."""
-    if not values:
-        return {"median": None, "min": None, "max": None, "iqr": None}
-    arr = np.asarray(values, dtype=np.float64)
-    q1, q3 = np.percentile(arr, [25, 75])
-    return {
-        "median": float(np.median(arr)),
-        "min": float(arr.min()),
-        "max": float(arr.max()),
-        "iqr": float(q3 - q1),
-    }
-
-
 def median_or_none(values: Sequence[float | None]) -> float | None:
     clean = [v for v in values if v is not None]
     return float(np.median(clean)) if clean else None

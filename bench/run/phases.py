@@ -19,6 +19,7 @@ from bench.data.dataset import Dataset
 from bench.metrics import top_k_accuracy, top_k_indices
 from bench.record import RunRecord
 from bench.spec import RunSpec
+from bench.stats import spread
 from bench.timing import (
     HarnessLoopHooks,
     LatencyResult,
@@ -26,7 +27,6 @@ from bench.timing import (
     median_or_none,
     now_ns,
     seconds,
-    spread,
     timed,
 )
 
@@ -93,16 +93,16 @@ def train(impl: RetrievalImpl, data: Dataset, rec: RunRecord, progress: Progress
 def _derive_training_figures(rec: RunRecord, times: dict[str, list], rows: int) -> None:
     f, curve = rec.figures, rec.curve
     steady, steady_loop = curve["epoch_s"][1:], curve["loop_s"][1:]
-    stats = spread(steady)
+    s = spread(steady)
+    median, low, high, iqr = (s.median, s.low, s.high, s.iqr) if s.n else (None,) * 4
     f["first_epoch_s"] = curve["epoch_s"][0]
-    f["train_epoch_s"] = stats["median"]
-    f["train_epoch_min_s"], f["train_epoch_max_s"] = stats["min"], stats["max"]
-    f["train_epoch_iqr_s"] = stats["iqr"]
+    f["train_epoch_s"] = median
+    f["train_epoch_min_s"], f["train_epoch_max_s"] = low, high
+    f["train_epoch_iqr_s"] = iqr
     f["steady_epochs"] = len(steady)
-    f["compile_s"] = None if stats["median"] is None else f["first_epoch_s"] - stats["median"]
+    f["compile_s"] = None if median is None else f["first_epoch_s"] - median
     steps = times["steps"][-1]
     f["train_steps_per_epoch"] = steps
-    median = stats["median"]
     f["train_step_ms"] = median / steps * 1e3 if median and steps else None
     f["train_examples_per_s"] = rows / median if median else None
     f["loop_epoch_s"] = median_or_none(steady_loop)

@@ -1,4 +1,4 @@
-"""Clocks and statistics: loop hooks, spreads, the call-timing loop, latency summaries."""
+"""Clocks and statistics: loop hooks, the call-timing loop, latency summaries."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from bench.timing import HarnessLoopHooks, LatencyResult, measure_calls, spread
+from bench.timing import HarnessLoopHooks, LatencyResult, measure_calls
 
 
 def test_loop_hooks_sum_pairs_and_reset() -> None:
@@ -19,12 +19,6 @@ def test_loop_hooks_sum_pairs_and_reset() -> None:
     total = hooks.take()
     assert total is not None and total >= 0.02
     assert hooks.take() is None
-
-
-def test_spread() -> None:
-    s = spread([1.0, 2.0, 3.0, 4.0, 100.0])
-    assert s == {"median": 3.0, "min": 1.0, "max": 100.0, "iqr": 2.0}
-    assert spread([])["median"] is None
 
 
 def test_measure_calls_warms_up_then_respects_min_and_max() -> None:

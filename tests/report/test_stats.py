@@ -58,6 +58,14 @@ def test_spread_ignores_missing_values() -> None:
     assert stats.spread([]).n == 0
 
 
+def test_spread_median_is_numpy_median() -> None:
+    """Run records store this median (train_epoch_s): np.median's, not the 50th percentile's."""
+    s = stats.spread([0.34, 2.06])
+    assert s.median == 1.2 != float(np.percentile([0.34, 2.06], 50))  # 1.2000000000000002
+    s = stats.spread([1.0, 2.0, 3.0, 4.0, 100.0])
+    assert (s.median, s.low, s.high, s.iqr) == (3.0, 1.0, 100.0, 2.0)
+
+
 def test_compare_means_welch_matches_hand_computation() -> None:
     a, b = [1.0, 2.0, 3.0, 4.0], [2.0, 4.0, 6.0]
     c = stats.compare_means(a, b)
