@@ -20,8 +20,7 @@ import numpy as np
 import pandas as pd
 
 from bench.data import labels
-from bench.data.raw import RawTables, sha256_hex, users_table
-from bench.data.sources import SourceError
+from bench.data.raw import RawTables, SourceError, sha256_hex, users_table
 
 log = logging.getLogger(__name__)
 

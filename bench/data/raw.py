@@ -2,8 +2,9 @@
 
 Every source (GroupLens archive, registry wheel, local folder, tfds) is turned
 into the same three tables, so preprocessing and the content hash cannot tell
-where the data came from. Values follow the tfds builder the reference program
-reads: genres and occupations are tfds label ids, gender is `is_male`.
+where the data came from; a source that cannot deliver raises `SourceError`.
+Values follow the tfds builder the reference program reads: genres and
+occupations are tfds label ids, gender is `is_male`.
 """
 
 from __future__ import annotations
@@ -23,6 +24,10 @@ from bench.errors import UsageError
 
 ML100K_FILES = ("u.data", "u.item", "u.user")
 ML1M_FILES = ("ratings.dat", "movies.dat", "users.dat")
+
+
+class SourceError(UsageError):
+    """A source could not deliver the data (network, checksum, missing tool)."""
 
 
 @dataclass(frozen=True)

