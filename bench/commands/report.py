@@ -108,14 +108,14 @@ def run(args: argparse.Namespace) -> int:
     """Build and write the report; 1 under --check when any verdict is `different`."""
     out = _validate(args)
     retrieval_dir = _retrieval_dir(args)  # its errors too come before anything is written
-    from bench.report import build, pytest_bench  # matplotlib loads here, not at CLI start
+    from bench.report import build, files, pytest_bench  # matplotlib loads here, not at CLI start
 
     records = list(ResultsStore(args.results).iter_dicts())
     retrieval = list(ResultsStore(retrieval_dir).iter_dicts()) if retrieval_dir else []
     report = build.build(records, args.results, baseline=args.baseline, margin=args.margin,
                          pytest_files=list(args.pytest_benchmark),
                          retrieval_records=[r for r in retrieval if r.get("kind") == "retrieval"])
-    written = build.write(report, out, with_plots=not args.no_plots)
+    written = files.write(report, out, with_plots=not args.no_plots)
     print(f"report: {len(report.groups)} comparable group(s) from {len(records)} record(s); "
           f"wrote {len(written)} file(s) under {out}")
     for g in report.groups:

@@ -9,7 +9,9 @@
     tables.py        markdown + CSV tables;  plots.py  deterministic PNGs
     shared_start.py  the step-level shared-start parity artifact, when present
     pytest_bench.py  pytest-benchmark JSON import and export
-    build.py         computes the whole report and writes it; markdown.py renders README.md
+    build.py         computes the whole report (a Report of GroupReports)
+    markdown.py      renders README.md from a Report
+    files.py         writes README.md, the CSVs, the plots and the retrieval section
 
 `python -m bench report` (bench/commands/report.py) drives it. Nothing here imports
 an ML framework; matplotlib is imported only when plots are drawn.

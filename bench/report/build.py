@@ -1,15 +1,13 @@
-"""Build the whole report from stored records: groups, summaries, tables, verdicts, files.
+"""Build the whole report from stored records: groups, summaries, tables, verdicts.
 
-`build()` only computes; `write()` writes results/README.md, one CSV per table
-kind and the PNG plots. Nothing in the output depends on the time or order in
-which records were appended, so a rerun on the same records rewrites identical
-bytes.
+`build()` only computes a `Report`; bench/report/files.py writes it (README.md
+through markdown.py, the CSVs, the plots). Nothing in a Report depends on the
+time or order in which records were appended, so a rerun on the same records
+rewrites identical bytes.
 """
 
 from __future__ import annotations
 
-import importlib
-import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,11 +16,7 @@ from bench.report import pytest_bench, shared_start
 from bench.report.parity import DEFAULT_BASELINE, DEFAULT_MARGIN, DIFFERENT, Verdict, verdict
 from bench.report.runs import Grouped, GroupKey, Run, group_records
 from bench.report.summary import ImplSummary, summarize_group
-from bench.report.tables import Table, csv_text, parity_table, retrieval_table, training_table
-
-log = logging.getLogger(__name__)
-
-RETRIEVAL_DIR = "retrieval"  # bench.retrieval.report's section, under the report directory
+from bench.report.tables import Table, parity_table, retrieval_table, training_table
 
 
 @dataclass
@@ -112,81 +106,3 @@ def build(records: list[dict[str, Any]], results_dir: Path, baseline: str = DEFA
                   pytest_docs=docs, retrieval_records=[
                       *grouped.other_kinds.get("retrieval", []), *(retrieval_records or [])],
                   record_count=len(records))
-
-
-def _write_text(path: Path, text: str) -> Path:
-    path.write_text(text, encoding="utf-8", newline="\n")
-    return path
-
-
-def _plots(g: GroupReport, plot_dir: Path) -> dict[str, Path]:
-    from bench.report import plots  # matplotlib: imported only when plots are drawn
-
-    layers = g.key.layer_sizes
-    spec = g.key.spec_dict()
-    title = f"layers {layers}\n{g.key.machine}, {g.key.device}, {g.key.dataset}"
-    paths = {name: plot_dir / f"{g.slug}-{name}.png"
-             for name in ("accuracy", "epoch-time", "retrieval-latency", "time-to-accuracy")}
-    plots.accuracy_vs_epoch(g.summaries, f"Top-100 accuracy: {title}", spec,
-                            paths["accuracy"])
-    plots.epoch_time(g.summaries, f"Steady-state epoch time: {title}", paths["epoch-time"])
-    plots.retrieval_latency(g.summaries, f"Top-100 retrieval: {title}",
-                            paths["retrieval-latency"])
-    plots.time_to_accuracy(g.summaries, f"Accuracy vs training time: {title}",
-                           paths["time-to-accuracy"])
-    return paths
-
-
-def _retrieval_at_scale(report: Report, out: Path) -> Path | None:
-    """bench.retrieval.report's section for the kind="retrieval" records, under out/retrieval.
-
-    It writes `retrieval.md` and `plots/retrieval-*.png` there itself (where
-    `bench retrieval` writes them by default); None when there is nothing to show.
-    """
-    records = report.retrieval_records
-    if not records:
-        return None
-    try:
-        module = importlib.import_module("bench.retrieval.report")
-    except ModuleNotFoundError as exc:
-        if exc.name not in ("bench.retrieval", "bench.retrieval.report"):
-            raise
-        log.info("bench.retrieval.report not installed: retrieval-at-scale section skipped")
-        return None
-    module.write_section(records, out / RETRIEVAL_DIR)
-    return out / RETRIEVAL_DIR / "retrieval.md"
-
-
-def write(report: Report, out: Path, with_plots: bool = True) -> list[Path]:
-    """Write README.md, the CSVs and (unless `with_plots` is False) the plots under `out`.
-
-    Returns the paths written (the retrieval section's own files aside).
-    """
-    from bench.report import markdown
-
-    out.mkdir(parents=True, exist_ok=True)
-    # The retrieval section first: it reads the most free-form records, so a bad
-    # one fails before any training table is rewritten.
-    section = _retrieval_at_scale(report, out)
-    written: list[Path] = []
-    plot_paths: dict[str, dict[str, Path]] = {}
-    if with_plots:
-        (out / "plots").mkdir(exist_ok=True)
-        for g in report.groups:
-            plot_paths[g.slug] = _plots(g, out / "plots")
-            written += plot_paths[g.slug].values()
-    kinds = ["training", "retrieval_latency", "parity"]
-    for i, kind in enumerate(kinds):
-        rows = [(g.csv_fields(), g.tables[i]) for g in report.groups]
-        written.append(_write_text(out / f"{kind}.csv", csv_text(rows)))
-    if report.shared_start.found:
-        ss = shared_start.table(report.shared_start)
-        written.append(_write_text(out / "shared_start_parity.csv", csv_text([({}, ss)])))
-    if report.pytest_docs:
-        pt = pytest_bench.table(report.pytest_docs)
-        written.append(_write_text(out / "pytest_benchmark.csv", csv_text([({}, pt)])))
-    if section is not None:
-        written.append(section)
-    text = markdown.render(report, out, plot_paths, section)
-    written.append(_write_text(out / "README.md", text))
-    return written

@@ -2,33 +2,29 @@
 
 from __future__ import annotations
 
-import sys
-import types
 from pathlib import Path
 
 from bench.cli import main
+from bench.report import files
 from tests.report.records import study, write_study
 
 RETRIEVAL = {"kind": "retrieval", "status": "ok"}
 
 
-def _fake_section_module(monkeypatch, calls: list) -> None:
-    module = types.ModuleType("bench.retrieval.report")
-
+def _fake_section(monkeypatch, calls: list) -> None:
     def write_section(records, out_dir: Path, command=None) -> str:
         calls.append((sorted(r["run_id"] for r in records), out_dir))
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "retrieval.md").write_text("FAKE SECTION\n")
         return "FAKE SECTION\n"
 
-    module.write_section = write_section  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "bench.retrieval.report", module)
+    monkeypatch.setattr(files, "write_section", write_section)
 
 
 def test_retrieval_records_from_both_stores_are_handed_over(tmp_path: Path,
                                                             monkeypatch) -> None:
     calls: list = []
-    _fake_section_module(monkeypatch, calls)
+    _fake_section(monkeypatch, calls)
     results = write_study(tmp_path / "r", study({"keras-jax": [0.3]})
                           + [{"run_id": "in-runs", **RETRIEVAL}])
     retrieval = write_study(tmp_path / "ret", [{"run_id": "in-ret", **RETRIEVAL}])
@@ -43,7 +39,7 @@ def test_retrieval_records_from_both_stores_are_handed_over(tmp_path: Path,
 
 def test_no_retrieval_records_no_call(tmp_path: Path, monkeypatch) -> None:
     calls: list = []
-    _fake_section_module(monkeypatch, calls)
+    _fake_section(monkeypatch, calls)
     results = write_study(tmp_path / "r", study({"keras-jax": [0.3]}))
     assert main(["report", "--no-plots", "--results", str(results)]) == 0
     assert calls == []

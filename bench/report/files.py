@@ -1,0 +1,86 @@
+"""Write a built Report: README.md, one CSV per table kind, the PNG plots, the retrieval section.
+
+The last step of `python -m bench report` (bench/report/build.py computes the
+Report first); every file is written with "\n" line ends, so a rerun on the
+same records rewrites identical bytes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bench.report import markdown, pytest_bench, shared_start
+from bench.report.build import GroupReport, Report
+from bench.report.tables import csv_text
+from bench.retrieval.report import write_section
+
+RETRIEVAL_DIR = "retrieval"  # bench.retrieval.report's section, under the report directory
+
+
+def _write_text(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8", newline="\n")
+    return path
+
+
+def _plots(g: GroupReport, plot_dir: Path) -> dict[str, Path]:
+    from bench.report import plots  # matplotlib: imported only when plots are drawn
+
+    layers = g.key.layer_sizes
+    spec = g.key.spec_dict()
+    title = f"layers {layers}\n{g.key.machine}, {g.key.device}, {g.key.dataset}"
+    paths = {name: plot_dir / f"{g.slug}-{name}.png"
+             for name in ("accuracy", "epoch-time", "retrieval-latency", "time-to-accuracy")}
+    plots.accuracy_vs_epoch(g.summaries, f"Top-100 accuracy: {title}", spec,
+                            paths["accuracy"])
+    plots.epoch_time(g.summaries, f"Steady-state epoch time: {title}", paths["epoch-time"])
+    plots.retrieval_latency(g.summaries, f"Top-100 retrieval: {title}",
+                            paths["retrieval-latency"])
+    plots.time_to_accuracy(g.summaries, f"Accuracy vs training time: {title}",
+                           paths["time-to-accuracy"])
+    return paths
+
+
+def _retrieval_at_scale(report: Report, out: Path) -> Path | None:
+    """bench.retrieval.report's section for the kind="retrieval" records, under out/retrieval.
+
+    It writes `retrieval.md` and `plots/retrieval-*.png` there itself (where
+    `bench retrieval` writes them by default); None when there is nothing to show.
+    """
+    records = report.retrieval_records
+    if not records:
+        return None
+    write_section(records, out / RETRIEVAL_DIR)
+    return out / RETRIEVAL_DIR / "retrieval.md"
+
+
+def write(report: Report, out: Path, with_plots: bool = True) -> list[Path]:
+    """Write README.md, the CSVs and (unless `with_plots` is False) the plots under `out`.
+
+    Returns the paths written (the retrieval section's own files aside).
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    # The retrieval section first: it reads the most free-form records, so a bad
+    # one fails before any training table is rewritten.
+    section = _retrieval_at_scale(report, out)
+    written: list[Path] = []
+    plot_paths: dict[str, dict[str, Path]] = {}
+    if with_plots:
+        (out / "plots").mkdir(exist_ok=True)
+        for g in report.groups:
+            plot_paths[g.slug] = _plots(g, out / "plots")
+            written += plot_paths[g.slug].values()
+    kinds = ["training", "retrieval_latency", "parity"]
+    for i, kind in enumerate(kinds):
+        rows = [(g.csv_fields(), g.tables[i]) for g in report.groups]
+        written.append(_write_text(out / f"{kind}.csv", csv_text(rows)))
+    if report.shared_start.found:
+        ss = shared_start.table(report.shared_start)
+        written.append(_write_text(out / "shared_start_parity.csv", csv_text([({}, ss)])))
+    if report.pytest_docs:
+        pt = pytest_bench.table(report.pytest_docs)
+        written.append(_write_text(out / "pytest_benchmark.csv", csv_text([({}, pt)])))
+    if section is not None:
+        written.append(section)
+    text = markdown.render(report, out, plot_paths, section)
+    written.append(_write_text(out / "README.md", text))
+    return written
