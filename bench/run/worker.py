@@ -10,7 +10,7 @@ parent as JSON lines on the pipe whose fd the job names, never on stdout,
 which frameworks write to freely.
 
 Job file keys: record (the RunRecord skeleton: run_id, impl, spec, ...),
-target ("module:Class"), dataset {name, cache_dir}, results_dir,
+target ("module:Class"), dataset (bench.data.cache.DatasetRef), results_dir,
 progress_fd (int or null), spawn_ns (the parent's perf_counter_ns at spawn),
 retrieve_budget_s.
 """
@@ -29,6 +29,7 @@ from typing import Any, TextIO
 
 from bench.run import phases
 from bench.contract import RetrievalImpl
+from bench.data.cache import DatasetRef, load_ref
 from bench.data.dataset import Dataset
 from bench.registry import entry_for, is_target, load_target
 from bench.record import STATUS_FAILED, STATUS_OK, RunRecord, error_tail
@@ -74,9 +75,8 @@ def run_job(job: dict[str, Any], rec: RunRecord, progress: ProgressPipe) -> None
     spec = RunSpec.from_dict(job["record"]["spec"])
     figures = rec.figures
     progress("phase", phase="cache_load")
-    data, figures["cache_load_s"] = timed(
-        lambda: load_dataset(job["dataset"]["name"], job["dataset"].get("cache_dir"))
-    )
+    # The parent verified every byte; this checks the cache still holds that content.
+    data, figures["cache_load_s"] = timed(lambda: load_ref(DatasetRef.from_dict(job["dataset"])))
     rec.dataset["content_hash"] = data.content_hash
     figures["train_rows"], figures["test_rows"] = len(data.train), len(data.test)
     if spec.batch_size > len(data.train):
