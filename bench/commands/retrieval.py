@@ -26,7 +26,11 @@ from pathlib import Path
 
 from bench import paths
 from bench.errors import UsageError
+from bench.retrieval import contenders
+from bench.retrieval.report import summary_text, write_section
+from bench.retrieval.runner import Plan, run_study
 from bench.run.sweep import parse_int_list
+from bench.store import ResultsStore, check_results_dir
 
 log = logging.getLogger(__name__)
 
@@ -67,12 +71,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     return p
 
 
-def build_plan(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def build_plan(args: argparse.Namespace) -> Plan:
     """Validate every flag (nothing written yet) and return the study's Plan."""
-    from bench.retrieval import contenders
-    from bench.retrieval.runner import Plan
-    from bench.store import check_results_dir
-
     cands = parse_int_list(args.candidates, "--candidates")
     ks = tuple(parse_int_list(args.k, "--k"))
     if max(ks) > min(cands):
@@ -93,7 +93,7 @@ def build_plan(args: argparse.Namespace):  # type: ignore[no-untyped-def]
                 seed=args.seed, timeout_s=args.timeout, results_dir=args.results)
 
 
-def canonical_command(plan, args: argparse.Namespace) -> str:  # type: ignore[no-untyped-def]
+def canonical_command(plan: Plan, args: argparse.Namespace) -> str:
     """The command line that reproduces this study (stored in every record)."""
     join = lambda xs: ",".join(map(str, xs))  # noqa: E731
     argv = ["retrieval", "--candidates", join(plan.candidates), "--dim", join(plan.dims),
@@ -106,9 +106,7 @@ def canonical_command(plan, args: argparse.Namespace) -> str:  # type: ignore[no
 
 
 def _list() -> int:
-    from bench.retrieval.contenders import CONTENDERS
-
-    for c in CONTENDERS.values():
+    for c in contenders.CONTENDERS.values():
         state = "installed" if c.installed() else f"missing {', '.join(c.missing())}"
         print(f"{c.name:22} {'exact ' if c.exact else 'approx'} {state:12} {c.description}")
     return 0
@@ -119,18 +117,13 @@ def run(args: argparse.Namespace) -> int:
     if args.list:
         return _list()
     plan = build_plan(args)
-    from tqdm import tqdm
-
-    from bench.retrieval.report import summary_text, write_section
-    from bench.retrieval.runner import run_study
+    from tqdm import tqdm  # only when a study runs
 
     command = canonical_command(plan, args)
     with tqdm(total=plan.total(), desc="retrieval", unit="setting") as bar:
         records = run_study(plan, progress=bar.update, command=command)
     print(summary_text(records))
     if not args.no_report:
-        from bench.store import ResultsStore
-
         write_section(list(ResultsStore(plan.results_dir).iter_dicts()), plan.results_dir)
         print(f"report section: {plan.results_dir / 'retrieval.md'}")
     failed = sum(r["status"] != "ok" for r in records)
