@@ -15,10 +15,12 @@ import importlib.util
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from bench.contract import RetrievalImpl
 from bench.errors import UsageError
 
+T = TypeVar("T")
 _TARGET = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
 
 
@@ -150,15 +152,19 @@ REGISTRY: dict[str, ImplEntry] = {
 PRIMARY: tuple[str, ...] = ("keras-jax", "keras-tf", "keras-torch", "jax", "torch")
 
 
+def lookup(table: Mapping[str, T], name: str, what: str, cutoff: float = 0.6) -> T:
+    """`table[name]`, or a UsageError naming the nearest known name (difflib `cutoff`)."""
+    try:
+        return table[name]
+    except KeyError:
+        close = difflib.get_close_matches(name, table, n=1, cutoff=cutoff)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise UsageError(f"unknown {what} {name!r}{hint}; known: {', '.join(table)}") from None
+
+
 def get(name: str) -> ImplEntry:
     """The entry for `name`, or a UsageError suggesting the nearest known name."""
-    try:
-        return REGISTRY[name]
-    except KeyError:
-        close = difflib.get_close_matches(name, REGISTRY, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        known = ", ".join(REGISTRY)
-        raise UsageError(f"unknown implementation {name!r}{hint}; known: {known}") from None
+    return lookup(REGISTRY, name, "implementation")
 
 
 def out_of_tree_entry(target: str) -> ImplEntry:

@@ -8,13 +8,12 @@ only reads this table; the worker imports the one module it runs.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from bench.errors import UsageError
-from bench.registry import RequiresModules
+from bench.registry import RequiresModules, lookup
 
 
 @dataclass(frozen=True)
@@ -108,14 +107,7 @@ CONTENDERS: dict[str, Contender] = {c.name: c for c in _ALL}
 
 def get(name: str) -> Contender:
     """The contender called `name`, or a UsageError naming the nearest known one."""
-    try:
-        return CONTENDERS[name]
-    except KeyError:
-        close = difflib.get_close_matches(name, CONTENDERS, n=1, cutoff=0.4)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise UsageError(
-            f"unknown retrieval contender {name!r}{hint}; known: {', '.join(CONTENDERS)}"
-        ) from None
+    return lookup(CONTENDERS, name, "retrieval contender", cutoff=0.4)
 
 
 def select(spec: str | None) -> list[Contender]:
