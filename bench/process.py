@@ -1,125 +1,192 @@
-"""One worker process, as the parent sees it: start, relay progress, time out, kill.
+"""THE child-process launcher: how every worker of the harness starts, reports and ends.
 
-The worker runs `python -m bench.run.worker JOB.json` in a new session (its own
-process group, so a terminal Ctrl-C reaches only the parent, and a timeout or
-interrupt can kill the worker together with any children it started). Its
-stdout and stderr go to a log file; progress comes back as JSON lines on a
-pipe whose write end is the only extra fd the worker inherits.
+Parent side. `worker_env` builds every child's environment. `WorkerProcess`
+runs `python -m <module> <args>` in a new session: its own process group, so a
+terminal Ctrl-C reaches only the parent, and a timeout or an interrupt kills
+the worker together with any children it started (`kill_group`). Its stdout
+and stderr go to a log file; its results come back as JSON-line events on a
+pipe, the one extra fd it inherits (named by DEEPREC_EVENT_FD). Inside
+`interruptible()`, SIGTERM raises KeyboardInterrupt like Ctrl-C, so a parent
+that is killed still kills its workers on the way out.
+
+Child side. `child_main` wraps a worker's work: SIGINT and SIGTERM unblocked,
+faulthandler, logging, the event pipe (`EventPipe`), a last DONE event, and an
+exit that skips interpreter teardown.
 """
 
 from __future__ import annotations
 
 import contextlib
+import faulthandler
 import json
+import logging
 import os
 import select
 import signal
 import subprocess
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from types import FrameType
+from typing import Any, NoReturn, TextIO
 
+from bench.envinfo import PROJECT_ROOT
 from bench.timing import now_ns
 
+EVENT_FD_VAR = "DEEPREC_EVENT_FD"  # the event pipe's write end, in the worker
+DONE = "done"  # a worker's last event: its result is complete, only teardown is left
 KILL_GRACE_S = 3.0  # SIGTERM, then SIGKILL after this long
 POLL_S = 0.5  # how often a silent worker is checked for having exited
-EXIT_GRACE_S = 30.0  # after its record, a worker stuck in teardown is killed
+EXIT_GRACE_S = 30.0  # after DONE, a worker stuck in teardown is killed
 
 EXITED = "exited"
 TIMED_OUT = "timed out"
 
+log = logging.getLogger(__name__)
+Event = dict[str, Any]
+
+
+def worker_env(*overrides: Mapping[str, str]) -> dict[str, str]:
+    """Every child's environment: this process's, then each of `overrides` in turn.
+
+    TF_CPP_MIN_LOG_LEVEL defaults to 2 (TF's C++ chatter would bury the log);
+    the current directory and the repository lead PYTHONPATH, so the child
+    imports `bench` and out-of-tree `module:Class` targets as the parent does.
+    """
+    env = dict(os.environ)
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    for extra in overrides:
+        env.update(extra)
+    path = [os.getcwd(), str(PROJECT_ROOT), *env.get("PYTHONPATH", "").split(os.pathsep)]
+    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(p for p in path if p))
+    return env
+
+
+def kill_group(pid: int, sig: int = signal.SIGKILL) -> None:
+    """Send `sig` to the process group that `pid` leads (a worker: start_new_session)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, sig)
+
 
 class WorkerProcess:
-    """A running worker: its Popen, log file and progress pipe.
+    """One worker: `python -m module *args`, started by `watch`, killed with its group.
 
     Args:
-        job: the job (bench/run/worker.py's docstring); `progress_fd` is filled in here.
-        job_path: where to write the job file.
-        log_path: where the worker's stdout and stderr go.
-        env: the worker's complete environment.
+        module: the worker module (run with `python -m`).
+        args: its command-line arguments.
+        env: its complete environment (`worker_env`).
+        log_path: where its stdout and stderr go.
     """
 
-    def __init__(self, job: dict[str, Any], job_path: Path, log_path: Path, env: dict[str, str]):
+    def __init__(self, module: str, args: Sequence[str], env: Mapping[str, str],
+                 log_path: Path) -> None:
+        self.command = [sys.executable, "-m", module, *args]
+        self.env = dict(env)
         self.log_path = log_path
-        self.spawn_ns = int(job["spawn_ns"])
-        read_fd, write_fd = os.pipe()
-        self._read_fd = read_fd
-        try:
-            job_path.write_text(json.dumps({**job, "progress_fd": write_fd}))
-            with open(log_path, "wb") as log_file:
-                self.proc = subprocess.Popen(
-                    [sys.executable, "-m", "bench.run.worker", str(job_path)],
-                    env=env,
-                    stdin=subprocess.DEVNULL,
-                    stdout=log_file,
-                    stderr=subprocess.STDOUT,
-                    pass_fds=(write_fd,),
-                    start_new_session=True,
-                )
-        except BaseException:
-            os.close(read_fd)
-            raise
-        finally:
-            os.close(write_fd)  # only the worker holds the write end: EOF when it exits
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.spawn_ns = 0
+        self._read_fd = -1
+        self._lock = threading.Lock()  # `kill` may come from another thread
+        self._killed = False  # once set, the worker never starts (again)
 
     @property
-    def pid(self) -> int:
-        return self.proc.pid
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc is not None else None
 
     @property
     def returncode(self) -> int | None:
-        return self.proc.returncode
+        return self.proc.returncode if self.proc is not None else None
 
-    def watch(self, timeout_s: float, on_event: Callable[[dict[str, Any]], None]) -> str:
-        """Relay progress events until the worker exits (EXITED) or times out (TIMED_OUT).
+    def watch(self, timeout_s: float, on_event: Callable[[Event], None]) -> str:
+        """Start the worker; relay its events until it exits (EXITED) or times out (TIMED_OUT).
+
+        Whatever ends the watch (an exception, Ctrl-C), the worker's group is
+        killed before it returns: no worker outlives its watch. A worker
+        killed before it started never starts (EXITED, returncode None).
 
         Args:
             timeout_s: limit from the spawn, in seconds; the worker is killed after it.
-            on_event: called with every progress event (a dict with "event").
+            on_event: called with every event (a dict with "event") the worker sends.
         """
-        deadline = self.spawn_ns + int(timeout_s * 1e9)
-        buffer = b""
-        recorded = False
         try:
-            while True:
-                remaining = (deadline - now_ns()) / 1e9
-                if remaining <= 0:
-                    self.kill()
-                    return EXITED if recorded else TIMED_OUT
-                ready, _, _ = select.select([self._read_fd], [], [], min(remaining, POLL_S))
-                chunk = os.read(self._read_fd, 65536) if ready else b""
-                buffer, events = _relay(buffer + chunk, on_event)
-                if not recorded and "record" in events:
-                    # The run is complete and stored: only teardown is left.
-                    recorded = True
-                    deadline = min(deadline, now_ns() + int(EXIT_GRACE_S * 1e9))
-                # EOF, or a quiet poll: has the worker exited? (Its children may
-                # still hold the pipe open after it is gone.)
-                if (ready and not chunk) or (not ready and self.proc.poll() is not None):
-                    try:
-                        self.proc.wait(timeout=max(0.0, remaining))
-                    except subprocess.TimeoutExpired:
-                        continue
-                    self.kill()  # leftovers: children the worker started
-                    return EXITED
+            if not self._start():
+                return EXITED
+            return self._follow(self.spawn_ns + int(timeout_s * 1e9), on_event)
+        except BaseException:
+            self.kill()
+            raise
         finally:
-            os.close(self._read_fd)
-            self._read_fd = -1
+            if self._read_fd >= 0:
+                os.close(self._read_fd)
+                self._read_fd = -1
+
+    def _start(self) -> bool:
+        """Popen the worker with SIGINT and SIGTERM held, so an interrupt never orphans it."""
+        self._read_fd, write_fd = os.pipe()  # `watch` closes the read end
+        try:
+            with self._lock, signals_deferred(), open(self.log_path, "wb") as log_file:
+                if self._killed:
+                    return False
+                self.spawn_ns = now_ns()
+                # Unbuffered: the log holds every line written before a crash.
+                env = {**self.env, EVENT_FD_VAR: str(write_fd), "PYTHONUNBUFFERED": "1"}
+                self.proc = subprocess.Popen(
+                    self.command, env=env,
+                    stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
+                    pass_fds=(write_fd,), start_new_session=True,
+                )
+        finally:
+            os.close(write_fd)  # only the worker holds the write end: EOF when it exits
+        return True
+
+    def _follow(self, deadline: int, on_event: Callable[[Event], None]) -> str:
+        assert self.proc is not None
+        buffer, done = b"", False
+        while True:
+            remaining = (deadline - now_ns()) / 1e9
+            if remaining <= 0:
+                self.kill()
+                buffer, _ = _relay(buffer + self._drain(), on_event)
+                return EXITED if done else TIMED_OUT
+            ready, _, _ = select.select([self._read_fd], [], [], min(remaining, POLL_S))
+            chunk = os.read(self._read_fd, 65536) if ready else b""
+            buffer, names = _relay(buffer + chunk, on_event)
+            if not done and DONE in names:
+                done = True  # the result is complete: only teardown is left
+                deadline = min(deadline, now_ns() + int(EXIT_GRACE_S * 1e9))
+            # EOF, or a quiet poll: has the worker exited? (Its children may
+            # still hold the pipe open after it is gone.)
+            if (ready and not chunk) or (not ready and self.proc.poll() is not None):
+                try:
+                    self.proc.wait(timeout=max(0.0, remaining))
+                except subprocess.TimeoutExpired:
+                    continue
+                self.kill()  # leftovers: children the worker started
+                return EXITED
+
+    def _drain(self) -> bytes:
+        """What the killed worker wrote and `_follow` has not read yet."""
+        data = b""
+        while select.select([self._read_fd], [], [], 0)[0]:
+            chunk = os.read(self._read_fd, 65536)
+            if not chunk:
+                break
+            data += chunk
+        return data
 
     def kill(self) -> None:
         """SIGTERM the worker's process group, then SIGKILL whatever is left of it."""
-        _signal_group(self.proc.pid, signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.proc.wait(timeout=KILL_GRACE_S)
-        _signal_group(self.proc.pid, signal.SIGKILL)  # ignored SIGTERM, or its children
+        with self._lock:
+            first, self._killed = not self._killed, True
+        if self.proc is None:
+            return
+        if first or self.proc.poll() is None:
+            kill_group(self.proc.pid, signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=KILL_GRACE_S)
+            kill_group(self.proc.pid)  # ignored SIGTERM, or its children
         self.proc.wait()
-
-    def close(self) -> None:
-        """Release the pipe if `watch` never ran to the end."""
-        if self._read_fd >= 0:
-            os.close(self._read_fd)
-            self._read_fd = -1
 
     def log_tail(self, limit: int = 16384) -> str:
         """The last `limit` bytes of the worker's log, decoded."""
@@ -132,9 +199,7 @@ class WorkerProcess:
             return ""
 
 
-def _relay(
-    buffer: bytes, on_event: Callable[[dict[str, Any]], None]
-) -> tuple[bytes, list[str]]:
+def _relay(buffer: bytes, on_event: Callable[[Event], None]) -> tuple[bytes, list[str]]:
     """Pass on every whole JSON line in `buffer`; return the unfinished rest and event names."""
     *lines, rest = buffer.split(b"\n")
     names = []
@@ -149,6 +214,77 @@ def _relay(
     return rest, names
 
 
-def _signal_group(pgid: int, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)  # the worker leads its own group (start_new_session)
+@contextlib.contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM until the block is done (then they are delivered)."""
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def interruptible() -> Iterator[None]:
+    """Inside the block, Ctrl-C and SIGTERM raise KeyboardInterrupt (handlers restored after).
+
+    Ctrl-C does so even where the shell started the parent with SIGINT ignored
+    (a background job); the exception unwinds through `watch`, which kills
+    the worker's group.
+    """
+    old = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        yield
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+
+
+class EventPipe:
+    """The worker's end of the event pipe: JSON lines; a vanished parent never stops the work.
+
+    Sends nothing when the worker was not started by WorkerProcess.
+    """
+
+    def __init__(self) -> None:
+        fd = os.environ.pop(EVENT_FD_VAR, "")  # the worker's own children do not hold it
+        self._file: TextIO | None = os.fdopen(int(fd), "w", buffering=1) if fd else None
+
+    def __call__(self, event: str, **fields: Any) -> None:
+        if self._file is None:
+            return
+        try:
+            self._file.write(json.dumps({"event": event, **fields}, default=str) + "\n")
+        except (BrokenPipeError, OSError):
+            self._file = None  # the parent is gone; the work still finishes
+
+
+def child_main(work: Callable[[EventPipe], int]) -> NoReturn:
+    """A worker's whole life: set up, run `work(events)`, send DONE, exit with its code.
+
+    The exit skips interpreter teardown, where frameworks' threads and atexit
+    hooks can hang or crash after the work is done. An exception from `work`
+    is logged and exits 1 without DONE.
+    """
+    # A parent starts workers with SIGINT and SIGTERM blocked (signals_deferred); the
+    # mask is inherited, and SIGTERM must reach the worker.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
+    faulthandler.enable()  # a segfault still leaves a Python traceback in the log
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    events = EventPipe()
+    try:
+        code = work(events)
+    except Exception:
+        log.exception("worker failed")
+        code = 1
+    else:
+        events(DONE, exit_code=code)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

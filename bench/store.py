@@ -17,10 +17,11 @@ import json
 import logging
 import math
 import os
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
@@ -88,6 +89,27 @@ def to_json_safe(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+@contextmanager
+def atomic_write(path: Path, mode: str = "w") -> Iterator[IO[Any]]:
+    """A new file that replaces `path` only once the block completes.
+
+    Readers see the old file or the whole new one; an exception or a crash
+    leaves `path` as it was (and no temporary file behind, but for a crash).
+
+    Args:
+        path: the file to (re)write; its folder must exist.
+        mode: "w" (text) or "wb" (bytes).
+    """
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, mode) as f:
+            yield f
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def _write_all(fd: int, data: bytes) -> None:

@@ -19,22 +19,19 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
-import signal
 import sys
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from bench import envinfo, paths
 from bench.data.cache import DatasetRef, resolve
 from bench.errors import UsageError
+from bench.record import STATUS_OK
 from bench.run import sweep
 from bench.run.progress import SweepProgress
-from bench.record import STATUS_OK
 from bench.run.runner import Options, Runner, SweepInterrupted
-from bench.store import RECORDS_FILE, check_results_dir
 from bench.run.summary import check_warnings, failures, format_table
+from bench.store import RECORDS_FILE, check_results_dir
 
 log = logging.getLogger(__name__)
 
@@ -140,16 +137,11 @@ def _options(args: argparse.Namespace, device: str, dataset: DatasetRef) -> Opti
         dataset=dataset,
         timeout_s=args.timeout,
         device_env=device_env(device),
-        base_env=dict(os.environ),
         environment=envinfo.capture(),
         git=envinfo.git_info(),
         retrieve_budget_s=args.retrieve_seconds,
         resume=args.resume,
     )
-
-
-def _sigterm_as_interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt  # a killed sweep still records its runs as interrupted
 
 
 def run_command(args: argparse.Namespace) -> int:
@@ -175,10 +167,6 @@ def run_command(args: argparse.Namespace) -> int:
           f"records: {args.results / 'records.jsonl'}", file=sys.stderr)
     progress = SweepProgress(todo, enabled=not args.no_progress and sys.stderr.isatty())
     runner.listener = progress
-    # Ctrl-C raises KeyboardInterrupt even where the shell started us with SIGINT
-    # ignored (a background job); SIGTERM is treated the same way.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     try:
         records = runner.run_all(skip)
         code = 0 if all(r.status == STATUS_OK for r in records) else EXIT_FAILED_RUNS

@@ -1,6 +1,6 @@
 """Shared-start parity: the comparison of two runs that started from the same weights.
 
-numpy only: used by `python -m bench parity` (bench/commands/parity.py) and by the
+numpy only: used by `python -m bench parity` (bench/parity/runner.py) and by the
 parity tests (tests/impls/test_parity.py), so both judge with one rule.
 
 Tolerances (float32 everywhere; frameworks reduce in different orders, and
@@ -18,13 +18,12 @@ differ by a few ulps per op):
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from bench.store import atomic_write
 from bench.weights import Weights
 
 LOSS_RTOL = 1e-5
@@ -38,15 +37,9 @@ _LOSSES = "__losses__"
 
 def save_result(path: Path, losses: np.ndarray, weights: Weights) -> None:
     """Write per-step losses and final weights to `path` (.npz) atomically."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".npz")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            arrays: dict[str, Any] = {_LOSSES: np.asarray(losses, np.float64), **weights}
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    arrays: dict[str, Any] = {_LOSSES: np.asarray(losses, np.float64), **weights}
+    with atomic_write(path, "wb") as f:
+        np.savez(f, **arrays)
 
 
 def load_result(path: Path) -> tuple[np.ndarray, Weights]:

@@ -1,11 +1,11 @@
 """One implementation's shared-start parity run (`python -m bench.parity.worker JOB.json`).
 
-Started by bench/commands/parity.py with the implementation's environment; here,
+Started by bench/parity/runner.py with the implementation's environment; here,
 and only here, its framework is imported. It builds the implementation from
 the shared initial-weights file, trains the first `steps` batches of
 data.train in row order (train_epoch(max_steps)), and writes the per-step
 losses and exported final weights to the job's `out` file (bench.parity's
-npz layout). Exit 0 when written, 1 on any failure (traceback on stderr).
+npz layout). Exit 0 when written, 1 on any failure (traceback in the log).
 
 Job file keys: impl (registry name or "module:Class"), spec (RunSpec dict),
 dataset {name, cache_dir}, weights (path of the initial weights), steps, out.
@@ -13,22 +13,20 @@ dataset {name, cache_dir}, weights (path of the initial weights), steps, out.
 
 from __future__ import annotations
 
-import faulthandler
 import json
 import logging
-import os
 import sys
-import traceback
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from bench.parity import compare as parity
-from bench.spec import RunSpec
+from bench.parity.compare import save_result
+from bench.process import child_main
 from bench.registry import entry_for
-from bench.weights import load_weights
 from bench.run.worker import load_dataset
+from bench.spec import RunSpec
+from bench.weights import load_weights
 
 log = logging.getLogger("bench.parity.worker")
 
@@ -47,27 +45,15 @@ def run(job: dict[str, Any]) -> None:
     impl.synchronize()
     if losses.shape != (steps,):
         raise ValueError(f"train_epoch(max_steps={steps}) returned {losses.shape} losses")
-    parity.save_result(Path(job["out"]), losses, impl.export_weights())
+    save_result(Path(job["out"]), losses, impl.export_weights())
     log.info("%s: %d steps, loss %.6f -> %.6f", job["impl"], steps, losses[0], losses[-1])
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the job file named on the command line; 0 when its result is written, else 1."""
-    argv = sys.argv[1:] if argv is None else argv
-    faulthandler.enable()  # a segfault still leaves a Python traceback in the log
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        run(json.loads(Path(argv[0]).read_text()))
-    except Exception:
-        log.error("parity run failed:\n%s", traceback.format_exc())
-        return 1
+def main(argv: list[str]) -> int:
+    """Run the job file named in `argv`; 0 once its result is written."""
+    run(json.loads(Path(argv[0]).read_text()))
     return 0
 
 
 if __name__ == "__main__":
-    code = main()
-    # The result is written: skip interpreter teardown, where frameworks' threads
-    # and atexit hooks can hang or crash after the work is done.
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
+    child_main(lambda events: main(sys.argv[1:]))

@@ -10,20 +10,19 @@ record, with the tail of the worker's log and the epochs it reported.
 
 from __future__ import annotations
 
+import json
 import logging
-import os
 import shutil
 import signal
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from bench.data.cache import DatasetRef
 from bench.envinfo import WORKER_ENV_KEYS, load_average
-from bench.process import TIMED_OUT, WorkerProcess
+from bench.process import TIMED_OUT, WorkerProcess, interruptible, signals_deferred, worker_env
 from bench.record import (
     ERROR_TAIL_CHARS,
     STATUS_FAILED,
@@ -34,8 +33,8 @@ from bench.record import (
     new_run_id,
     utc_now_iso,
 )
-from bench.store import ResultsStore
 from bench.run.sweep import Run
+from bench.store import ResultsStore
 from bench.timing import now_ns, seconds
 
 log = logging.getLogger(__name__)
@@ -50,7 +49,6 @@ class Options:
         dataset: the dataset as the parent resolved (and verified) it; each job carries it.
         timeout_s: wall-clock limit of one run, process start to exit.
         device_env: variables that pin the worker to the device.
-        base_env: environment of every worker before the impl's and device's.
         environment: bench.envinfo.capture() of this machine.
         git: bench.envinfo.git_info().
         retrieve_budget_s: timed seconds per retrieval batch size.
@@ -61,7 +59,6 @@ class Options:
     dataset: DatasetRef
     timeout_s: float
     device_env: dict[str, str]
-    base_env: dict[str, str]
     environment: dict[str, Any]
     git: dict[str, Any]
     retrieve_budget_s: float = 2.0
@@ -125,8 +122,9 @@ class Runner:
         todo = [self.runs[i] for i in range(len(self.runs)) if i not in skip]
         self.workdir = Path(tempfile.mkdtemp(prefix="deeprec-run-"))  # job files, worker logs
         try:
-            for run in todo:
-                self._run_one(run, records)
+            with interruptible():  # Ctrl-C or SIGTERM
+                for run in todo:
+                    self._run_one(run, records)
         except KeyboardInterrupt:
             signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut this
             records.extend(self._interrupt(todo[len(records) :]))
@@ -150,24 +148,16 @@ class Runner:
             git=self.opts.git,
         )
 
-    def _worker_env(self, run: Run) -> dict[str, str]:
-        env = dict(self.opts.base_env)
-        env.update(run.entry.env)
-        env.update(self.opts.device_env)
-        # The worker imports `bench` and out-of-tree `module:Class` targets from here.
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [os.getcwd(), env.get("PYTHONPATH")]))
-        env["PYTHONUNBUFFERED"] = "1"
-        return env
-
     def _run_one(self, run: Run, records: list[RunRecord]) -> None:
         """Run one worker to its end and append its stored record to `records`.
 
-        Ctrl-C is deferred while the worker starts and while its record is
-        settled, so an interrupt never orphans a worker or records a run twice.
+        Ctrl-C is deferred while the worker starts (bench/process.py) and while
+        its record is settled, so an interrupt never orphans a worker or
+        records a run twice.
         """
         self.active = None
         skeleton = self._skeleton(run)
-        env = self._worker_env(run)
+        env = worker_env(run.entry.env, self.opts.device_env)
         skeleton.environment = {
             **skeleton.environment,
             "worker_env": {k: env[k] for k in WORKER_ENV_KEYS if k in env},
@@ -185,8 +175,8 @@ class Runner:
             "retrieve_budget_s": self.opts.retrieve_budget_s,
         }
         job_path = self.workdir / f"{skeleton.run_id}.json"
-        with signals_deferred():
-            active.proc = WorkerProcess(job, job_path, active.log_path, env)
+        job_path.write_text(json.dumps(job))
+        active.proc = WorkerProcess("bench.run.worker", [str(job_path)], env, active.log_path)
         outcome = active.proc.watch(self.opts.timeout_s, lambda event: self._event(active, event))
         with signals_deferred():
             record = self._finish(active, outcome)
@@ -252,7 +242,6 @@ class Runner:
         if active is not None:
             if active.proc is not None:
                 active.proc.kill()
-                active.proc.close()
             records.append(self._finish(active, STATUS_INTERRUPTED))
             self.listener("end", active.run, records[-1].to_dict())
             rest = [r for r in rest if r is not active.run]
@@ -270,16 +259,6 @@ def _curve_from_events(events: list[dict[str, Any]]) -> dict[str, list[Any]]:
         "epoch_loss": [e.get("loss") for e in epochs],
         "epoch_s": [e.get("epoch_s") for e in epochs],
     }
-
-
-@contextmanager
-def signals_deferred() -> Iterator[None]:
-    """Hold SIGINT and SIGTERM until the block is done (then they are delivered)."""
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def _keep_log(log_path: Path, results_dir: Path) -> None:

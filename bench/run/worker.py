@@ -6,58 +6,37 @@ here, frameworks get imported. The worker loads the dataset, builds the
 initial weights from the spec's seed, builds the implementation, times every
 phase (bench/run/phases.py), appends its record to the results store and exits 0
 (ok) or 1 (failed, with the traceback in the record). Progress goes to the
-parent as JSON lines on the pipe whose fd the job names, never on stdout,
-which frameworks write to freely.
+parent as JSON-line events on the launcher's pipe (bench/process.py), never on
+stdout, which frameworks write to freely.
 
 Job file keys: record (the RunRecord skeleton: run_id, impl, spec, ...),
 target ("module:Class"), dataset (bench.data.cache.DatasetRef), results_dir,
-progress_fd (int or null), spawn_ns (the parent's perf_counter_ns at spawn),
-retrieve_budget_s.
+spawn_ns (the parent's perf_counter_ns at spawn), retrieve_budget_s.
 """
 
 from __future__ import annotations
 
-import faulthandler
 import json
 import logging
 import os
-import signal
 import sys
 import traceback
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
-from bench.run import phases
 from bench.contract import RetrievalImpl
 from bench.data.cache import DatasetRef, load_ref
 from bench.data.dataset import Dataset
-from bench.registry import entry_for, is_target, load_target
+from bench.process import EventPipe, child_main
 from bench.record import STATUS_FAILED, STATUS_OK, RunRecord, error_tail
+from bench.registry import entry_for, is_target, load_target
+from bench.run import phases
 from bench.spec import RunSpec
 from bench.store import ResultsStore
 from bench.timing import now_ns, seconds, timed
 from bench.weights import init_weights
 
 log = logging.getLogger("bench.run.worker")
-
-
-class ProgressPipe:
-    """JSON lines to the parent; a vanished parent never stops the run.
-
-    Args:
-        fd: the write end of the parent's pipe, or None to send nothing.
-    """
-
-    def __init__(self, fd: int | None) -> None:
-        self._file: TextIO | None = os.fdopen(fd, "w", buffering=1) if fd is not None else None
-
-    def __call__(self, event: str, **fields: Any) -> None:
-        if self._file is None:
-            return
-        try:
-            self._file.write(json.dumps({"event": event, **fields}, default=str) + "\n")
-        except (BrokenPipeError, OSError):
-            self._file = None  # the parent is gone; the record still gets written
 
 
 def load_dataset(name: str, cache_dir: str | None) -> Dataset:
@@ -70,7 +49,7 @@ def load_dataset(name: str, cache_dir: str | None) -> Dataset:
     return load_cached(name, cache_dir=Path(cache_dir) if cache_dir else None)
 
 
-def run_job(job: dict[str, Any], rec: RunRecord, progress: ProgressPipe) -> None:
+def run_job(job: dict[str, Any], rec: RunRecord, progress: EventPipe) -> None:
     """Every phase of one run; fills `rec` as it goes (partial on failure)."""
     spec = RunSpec.from_dict(job["record"]["spec"])
     figures = rec.figures
@@ -114,19 +93,12 @@ def _impl_info(impl: RetrievalImpl) -> dict[str, Any]:
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the job file named on the command line; exit 0 when ok, 1 when failed."""
-    argv = sys.argv[1:] if argv is None else argv
-    # The parent starts workers with SIGINT and SIGTERM blocked (bench.run.runner); the
-    # mask is inherited, and SIGTERM must reach this process.
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
-    faulthandler.enable()  # a segfault still leaves a Python traceback in the log
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+def main(argv: list[str], progress: EventPipe) -> int:
+    """Run the job file named in `argv`; 0 when ok, 1 when failed (the record says why)."""
     job = json.loads(Path(argv[0]).read_text())
     rec = RunRecord.from_dict(job["record"])
     rec.impl_info["target"] = job["target"]
     rec.worker = {"pid": os.getpid(), "exit_code": None, "signal": None}
-    progress = ProgressPipe(job.get("progress_fd"))
     try:
         run_job(job, rec, progress)
         rec.status = STATUS_OK
@@ -139,14 +111,8 @@ def main(argv: list[str] | None = None) -> int:
     # parent's spawn time and this worker's "now" can be subtracted.
     rec.duration_s = seconds(int(job["spawn_ns"]), now_ns())
     ResultsStore(job["results_dir"]).append(rec)
-    progress("record", run_id=rec.run_id, status=rec.status)
     return int(rec.worker["exit_code"])
 
 
 if __name__ == "__main__":
-    code = main()
-    # The record is stored: skip interpreter teardown, where frameworks' threads
-    # and atexit hooks can hang or crash after the work is done.
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
+    child_main(lambda events: main(sys.argv[1:], events))

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.parity import compare as parity
 from bench.cli import main
 from bench.errors import EXIT_USAGE
+from bench.parity.compare import DIFFERENT, EQUIVALENT, compare, weight_mismatch
 from bench.report import shared_start
 
 FAKE = "tests.harness.fake_impl:FakeImpl"
@@ -34,10 +34,10 @@ def test_verdicts_stored_in_the_report_format(tmp_path: Path) -> None:
     by_impl = {p.impl: p for p in loaded.pairs}
     assert set(by_impl) == {SAME, SKEWED} and {p.baseline for p in loaded.pairs} == {FAKE}
     same, skewed = by_impl[SAME], by_impl[SKEWED]
-    assert same.verdict == parity.EQUIVALENT and same.max_abs_loss_diff == 0.0
+    assert same.verdict == EQUIVALENT and same.max_abs_loss_diff == 0.0
     assert same.first_step_beyond_tolerance is None
     # A 1% learning-rate change leaves the forward pass of step 0 alone, then shows.
-    assert skewed.verdict == parity.DIFFERENT and skewed.first_step_beyond_tolerance == 1
+    assert skewed.verdict == DIFFERENT and skewed.first_step_beyond_tolerance == 1
     assert skewed.max_abs_weight_diff > skewed.weight_tolerance
     assert "different" in shared_start.table(loaded).markdown()
     assert not any(m in sys.modules for m in ("jax", "torch", "tensorflow", "keras"))
@@ -74,13 +74,13 @@ def test_bad_input_exits_2_and_writes_nothing(tmp_path: Path, extra: list[str],
 
 def test_compare_reports_shape_and_name_problems() -> None:
     losses, weights = np.array([1.0, 0.5]), {"w": np.ones((2, 3), np.float32)}
-    ok = parity.compare("a", "b", (losses, weights), (losses.copy(), dict(weights)))
-    assert ok["verdict"] == parity.EQUIVALENT and ok["max_abs_weight_diff"] == 0.0
-    short = parity.compare("a", "b", (losses[:1], weights), (losses, weights))
-    assert short["verdict"] == parity.DIFFERENT and short["max_abs_loss_diff"] is None
-    missing = parity.compare("a", "b", (losses, {}), (losses, weights))
-    assert missing["verdict"] == parity.DIFFERENT and "worst weight w (inf" in missing["note"]
+    ok = compare("a", "b", (losses, weights), (losses.copy(), dict(weights)))
+    assert ok["verdict"] == EQUIVALENT and ok["max_abs_weight_diff"] == 0.0
+    short = compare("a", "b", (losses[:1], weights), (losses, weights))
+    assert short["verdict"] == DIFFERENT and short["max_abs_loss_diff"] is None
+    missing = compare("a", "b", (losses, {}), (losses, weights))
+    assert missing["verdict"] == DIFFERENT and "worst weight w (inf" in missing["note"]
     within = {"w": weights["w"] + np.float32(5e-6)}  # 5e-6 < 1e-5 * (1 + 1)
-    assert parity.weight_mismatch(within, weights) is None
+    assert weight_mismatch(within, weights) is None
     beyond = {"w": weights["w"] + np.float32(3e-5)}
-    assert parity.weight_mismatch(beyond, weights) is not None
+    assert weight_mismatch(beyond, weights) is not None

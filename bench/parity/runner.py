@@ -1,0 +1,175 @@
+"""Shared-start parity's parent: one worker per (implementation, depth), compared, stored.
+
+No framework is imported here. For each depth one set of initial weights is
+drawn (bench.weights.init_weights, the plan's seed) and saved; every
+implementation, the reference included, then runs bench/parity/worker.py
+through the launcher (bench/process.py, the registry's env), at most
+`plan.jobs` at once: it trains the first `plan.steps` batches of data.train
+from those weights and writes its per-step losses and final weights.
+bench/parity/compare.py judges each against the reference, and
+`<results>/shared_start_parity.json` (bench/report/shared_start.py's format)
+is written atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.data.dataset import Dataset
+from bench.parity.compare import EQUIVALENT, LOSS_RULE, WEIGHT_RULE, compare, load_result
+from bench.process import TIMED_OUT, WorkerProcess, interruptible, worker_env
+from bench.registry import REGISTRY
+from bench.report.shared_start import FILE_NAME
+from bench.spec import RunSpec, layers_for_depth
+from bench.store import atomic_write
+from bench.weights import init_weights, save_weights
+
+log = logging.getLogger("bench.parity")
+
+# Why keras-tf is expected to part from the others (tests/impls/test_parity.py proves it).
+KNOWN_DIFFERENCES = {
+    "keras-tf": "expected: Keras Adagrad on TF IndexedSlices accumulates squared gradients "
+    "per lookup, not per row (tests/impls/tf_adagrad_emulation.py)",
+}
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a parity run compares (the command's checked flags).
+
+    Args:
+        names: the implementations, the reference first.
+        depths: tower depths; every implementation runs at each.
+        steps: training steps per worker.
+        batch_size, seed: of the spec and of the shared initial weights.
+        dataset, cache_dir: the dataset every worker loads.
+        timeout_s: wall-clock limit of one worker.
+        jobs: workers at once.
+    """
+
+    names: tuple[str, ...]
+    depths: tuple[int, ...]
+    steps: int
+    batch_size: int
+    seed: int
+    dataset: str
+    cache_dir: str | None
+    timeout_s: float
+    jobs: int
+
+
+@dataclass
+class Job:
+    """One worker: an implementation at one depth, and how it ended."""
+
+    impl: str
+    layer_sizes: tuple[int, ...]
+    out: Path
+    error: str | None = None
+
+
+def run_parity(plan: Plan, data: Dataset, results_dir: Path) -> tuple[dict[str, Any], list[Job]]:
+    """Run every worker, compare with the reference, write the JSON.
+
+    Returns the document written and the jobs that failed. Ctrl-C or SIGTERM
+    kills every worker before the KeyboardInterrupt leaves.
+    """
+    results_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="deeprec-parity-") as tmp:
+        jobs = _prepare(plan, data, Path(tmp))
+        with interruptible():
+            _run_workers(plan, jobs)
+        doc = _document(plan, jobs)
+    with atomic_write(results_dir / FILE_NAME) as f:
+        f.write(json.dumps(doc, indent=1, sort_keys=True) + "\n")
+    return doc, [j for j in jobs if j.error]
+
+
+def _prepare(plan: Plan, data: Dataset, tmp: Path) -> list[Job]:
+    """Every depth's initial weights and every worker's job file, written to `tmp`."""
+    jobs = []
+    for depth in plan.depths:
+        layers = layers_for_depth(depth)
+        weights = tmp / f"initial-depth{depth}.npz"
+        save_weights(weights, init_weights(data.vocab, layers, RunSpec.embedding_dim, plan.seed))
+        for name in plan.names:
+            job = Job(name, layers, tmp / f"{name.replace(':', '.')}-depth{depth}.npz")
+            spec = RunSpec(impl=name, layer_sizes=layers, batch_size=plan.batch_size,
+                           seed=plan.seed, device="cpu", dataset=plan.dataset)
+            job.out.with_suffix(".json").write_text(json.dumps({
+                "impl": name, "spec": spec.to_dict(), "steps": plan.steps,
+                "dataset": {"name": plan.dataset, "cache_dir": plan.cache_dir},
+                "weights": str(weights), "out": str(job.out)}))
+            jobs.append(job)
+    return jobs
+
+
+def _run_workers(plan: Plan, jobs: list[Job]) -> None:
+    """Every job's worker, at most plan.jobs at once; on any exception, all are killed."""
+    procs = [WorkerProcess("bench.parity.worker", [str(job.out.with_suffix(".json"))],
+                           worker_env(REGISTRY[job.impl].env if job.impl in REGISTRY else {}),
+                           job.out.with_suffix(".log")) for job in jobs]
+    with ThreadPoolExecutor(max_workers=plan.jobs) as pool:
+        try:
+            futures = [pool.submit(_watch, job, proc, plan.timeout_s)
+                       for job, proc in zip(jobs, procs, strict=True)]
+            for future in futures:
+                future.result()  # a thread's exception, or Ctrl-C while waiting
+        finally:  # Ctrl-C: a worker killed before it started never starts
+            for proc in procs:
+                proc.kill()
+
+
+def _watch(job: Job, proc: WorkerProcess, timeout_s: float) -> None:
+    """Run one worker to its end; job.error says why it failed, if it did."""
+    log.info("starting %s %s", job.impl, job.layer_sizes)
+    started = time.monotonic()
+    if proc.watch(timeout_s, lambda event: None) == TIMED_OUT:
+        job.error = f"timed out after {timeout_s:g} s"
+    elif proc.returncode != 0 or not job.out.exists():
+        job.error = f"worker exit {proc.returncode}"
+    if job.error:
+        log.error("%s %s failed (%s):\n%s", job.impl, job.layer_sizes, job.error,
+                  proc.log_tail(3000))
+    else:
+        log.info("%s %s done in %.1f s", job.impl, job.layer_sizes, time.monotonic() - started)
+
+
+def _document(plan: Plan, jobs: list[Job]) -> dict[str, Any]:
+    """The JSON bench/report/shared_start.py reads (plus extra keys it ignores)."""
+    reference, pairs = plan.names[0], []
+    for depth in plan.depths:
+        layers = layers_for_depth(depth)
+        at_depth = {j.impl: j for j in jobs if j.layer_sizes == layers}
+        ref = at_depth[reference]
+        if ref.error:
+            continue  # nothing to compare with at this depth
+        ref_run = load_result(ref.out)
+        for name in plan.names[1:]:
+            job = at_depth[name]
+            if job.error:
+                continue
+            pair = compare(name, reference, load_result(job.out), ref_run,
+                           note=KNOWN_DIFFERENCES.get(name, ""))
+            if pair["verdict"] == EQUIVALENT:
+                pair["note"] = ""  # a known difference that did not show needs no excuse
+            if len(plan.depths) > 1:
+                pair["note"] = f"layers {list(layers)}; {pair['note']}".rstrip("; ")
+            pairs.append({**pair, "layer_sizes": list(layers)})
+    single = len(plan.depths) == 1
+    return {
+        "steps": plan.steps, "seed": plan.seed,
+        "layer_sizes": list(layers_for_depth(plan.depths[0])) if single
+        else [list(layers_for_depth(d)) for d in plan.depths],
+        "batch_size": plan.batch_size, "dataset": plan.dataset,
+        "loss_rule": LOSS_RULE, "weight_rule": WEIGHT_RULE,
+        "failed": [f"{j.impl} {list(j.layer_sizes)}: {j.error}" for j in jobs if j.error],
+        "pairs": pairs,
+    }
