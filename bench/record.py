@@ -36,7 +36,7 @@ run (a failed run, or one epoch only: no steady state).
 
 `figures` (k = spec.top_k, 100 in every run the CLI makes):
 
-    cache_load_s            load_dataset() in the worker
+    cache_load_s            bench.data.cache.load_ref() in the worker
     import_s                importing the implementation's module (and its framework)
     weights_init_s          bench.weights.init_weights (numpy)
     build_s                 the implementation's constructor (host->device copies)

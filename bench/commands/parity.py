@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import paths
+from bench.data.cache import resolve
 from bench.errors import UsageError
 from bench.parity.runner import Plan, run_parity
 from bench.report.shared_start import FILE_NAME
@@ -65,19 +66,18 @@ def _check_args(args: argparse.Namespace) -> tuple[list[str], list[int]]:
 def run(args: argparse.Namespace) -> int:
     """Check the flags and the dataset, run bench/parity/runner.py, print the verdicts."""
     names, depths = _check_args(args)
-    from bench.run.worker import load_dataset  # numpy only; after the cheap argument checks
-
-    try:
-        data = load_dataset(args.dataset, args.cache_dir)
+    try:  # verified once here (numpy only); the workers trust it
+        dataset = resolve(args.dataset, Path(args.cache_dir) if args.cache_dir else None,
+                          build=False)
     except Exception as exc:  # a missing cache, a bad module:function
         raise UsageError(f"--dataset {args.dataset}: {exc}") from None
-    if args.steps > -(-len(data.train) // args.batch_size):
-        raise UsageError(f"--steps {args.steps}: data.train has only {len(data.train)} rows")
+    if args.steps > -(-dataset.train_rows // args.batch_size):
+        raise UsageError(f"--steps {args.steps}: data.train has only {dataset.train_rows} rows")
     plan = Plan(names=tuple(names), depths=tuple(depths), steps=args.steps,
-                batch_size=args.batch_size, seed=args.seed, dataset=args.dataset,
-                cache_dir=args.cache_dir, timeout_s=args.timeout, jobs=args.jobs)
+                batch_size=args.batch_size, seed=args.seed, dataset=dataset,
+                timeout_s=args.timeout, jobs=args.jobs)
     results_dir = Path(args.results)
-    doc, failed = run_parity(plan, data, results_dir)
+    doc, failed = run_parity(plan, results_dir)
     for p in doc["pairs"]:
         print(f"{p['impl']:>14} vs {p['baseline']} {p['layer_sizes']}: {p['verdict']}"
               f"  max|dloss| {_fmt(p['max_abs_loss_diff'])}"

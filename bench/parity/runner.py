@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.data.dataset import Dataset
+from bench.data.cache import DatasetRef
 from bench.parity.compare import EQUIVALENT, LOSS_RULE, WEIGHT_RULE, compare, load_result
 from bench.process import TIMED_OUT, WorkerProcess, interruptible, worker_env
 from bench.registry import REGISTRY
@@ -49,7 +49,7 @@ class Plan:
         depths: tower depths; every implementation runs at each.
         steps: training steps per worker.
         batch_size, seed: of the spec and of the shared initial weights.
-        dataset, cache_dir: the dataset every worker loads.
+        dataset: the dataset as the command resolved it; every worker's job carries it.
         timeout_s: wall-clock limit of one worker.
         jobs: workers at once.
     """
@@ -59,8 +59,7 @@ class Plan:
     steps: int
     batch_size: int
     seed: int
-    dataset: str
-    cache_dir: str | None
+    dataset: DatasetRef
     timeout_s: float
     jobs: int
 
@@ -75,7 +74,7 @@ class Job:
     error: str | None = None
 
 
-def run_parity(plan: Plan, data: Dataset, results_dir: Path) -> tuple[dict[str, Any], list[Job]]:
+def run_parity(plan: Plan, results_dir: Path) -> tuple[dict[str, Any], list[Job]]:
     """Run every worker, compare with the reference, write the JSON.
 
     Returns the document written and the jobs that failed. Ctrl-C or SIGTERM
@@ -83,7 +82,7 @@ def run_parity(plan: Plan, data: Dataset, results_dir: Path) -> tuple[dict[str, 
     """
     results_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="deeprec-parity-") as tmp:
-        jobs = _prepare(plan, data, Path(tmp))
+        jobs = _prepare(plan, Path(tmp))
         with interruptible():
             _run_workers(plan, jobs)
         doc = _document(plan, jobs)
@@ -92,20 +91,21 @@ def run_parity(plan: Plan, data: Dataset, results_dir: Path) -> tuple[dict[str, 
     return doc, [j for j in jobs if j.error]
 
 
-def _prepare(plan: Plan, data: Dataset, tmp: Path) -> list[Job]:
+def _prepare(plan: Plan, tmp: Path) -> list[Job]:
     """Every depth's initial weights and every worker's job file, written to `tmp`."""
     jobs = []
     for depth in plan.depths:
         layers = layers_for_depth(depth)
         weights = tmp / f"initial-depth{depth}.npz"
-        save_weights(weights, init_weights(data.vocab, layers, RunSpec.embedding_dim, plan.seed))
+        vocab = plan.dataset.vocab
+        save_weights(weights, init_weights(vocab, layers, RunSpec.embedding_dim, plan.seed))
         for name in plan.names:
             job = Job(name, layers, tmp / f"{name.replace(':', '.')}-depth{depth}.npz")
             spec = RunSpec(impl=name, layer_sizes=layers, batch_size=plan.batch_size,
-                           seed=plan.seed, device="cpu", dataset=plan.dataset)
+                           seed=plan.seed, device="cpu", dataset=plan.dataset.name)
             job.out.with_suffix(".json").write_text(json.dumps({
                 "impl": name, "spec": spec.to_dict(), "steps": plan.steps,
-                "dataset": {"name": plan.dataset, "cache_dir": plan.cache_dir},
+                "dataset": plan.dataset.to_dict(),
                 "weights": str(weights), "out": str(job.out)}))
             jobs.append(job)
     return jobs
@@ -168,7 +168,7 @@ def _document(plan: Plan, jobs: list[Job]) -> dict[str, Any]:
         "steps": plan.steps, "seed": plan.seed,
         "layer_sizes": list(layers_for_depth(plan.depths[0])) if single
         else [list(layers_for_depth(d)) for d in plan.depths],
-        "batch_size": plan.batch_size, "dataset": plan.dataset,
+        "batch_size": plan.batch_size, "dataset": plan.dataset.name,
         "loss_rule": LOSS_RULE, "weight_rule": WEIGHT_RULE,
         "failed": [f"{j.impl} {list(j.layer_sizes)}: {j.error}" for j in jobs if j.error],
         "pairs": pairs,

@@ -8,7 +8,8 @@ losses and exported final weights to the job's `out` file (bench.parity's
 npz layout). Exit 0 when written, 1 on any failure (traceback in the log).
 
 Job file keys: impl (registry name or "module:Class"), spec (RunSpec dict),
-dataset {name, cache_dir}, weights (path of the initial weights), steps, out.
+dataset (bench.data.cache.DatasetRef), weights (path of the initial weights),
+steps, out.
 """
 
 from __future__ import annotations
@@ -21,10 +22,10 @@ from typing import Any
 
 import numpy as np
 
+from bench.data.cache import DatasetRef, load_ref
 from bench.parity.compare import save_result
 from bench.process import child_main
 from bench.registry import entry_for
-from bench.run.worker import load_dataset
 from bench.spec import RunSpec
 from bench.weights import load_weights
 
@@ -34,7 +35,7 @@ log = logging.getLogger("bench.parity.worker")
 def run(job: dict[str, Any]) -> None:
     """Build, train `steps` steps from the shared weights, write losses and final weights."""
     spec = RunSpec.from_dict(job["spec"])
-    data = load_dataset(job["dataset"]["name"], job["dataset"].get("cache_dir"))
+    data = load_ref(DatasetRef.from_dict(job["dataset"]))  # verified by the parent
     steps = int(job["steps"])
     available = -(-len(data.train) // spec.batch_size)
     if steps > available:

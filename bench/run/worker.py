@@ -29,7 +29,7 @@ from bench.data.cache import DatasetRef, load_ref
 from bench.data.dataset import Dataset
 from bench.process import EventPipe, child_main
 from bench.record import STATUS_FAILED, STATUS_OK, RunRecord, error_tail
-from bench.registry import entry_for, is_target, load_target
+from bench.registry import entry_for
 from bench.run import phases
 from bench.spec import RunSpec
 from bench.store import ResultsStore
@@ -37,16 +37,6 @@ from bench.timing import now_ns, seconds, timed
 from bench.weights import init_weights
 
 log = logging.getLogger("bench.run.worker")
-
-
-def load_dataset(name: str, cache_dir: str | None) -> Dataset:
-    """The cache's dataset, or `module:function`'s (test and experiment hook)."""
-    if is_target(name):
-        factory = load_target(name)
-        return factory()  # type: ignore[operator]
-    from bench.data.cache import load_dataset as load_cached
-
-    return load_cached(name, cache_dir=Path(cache_dir) if cache_dir else None)
 
 
 def run_job(job: dict[str, Any], rec: RunRecord, progress: EventPipe) -> None:
