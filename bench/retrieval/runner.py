@@ -1,23 +1,19 @@
 """The parent of a retrieval study: data once, one worker per contender, records always.
 
 Never imports a framework. It writes every (candidates, dim) group's
-embeddings and exact answer to a temporary folder first, then starts
-`python -m bench.retrieval.worker` once per contender with every group in its
-job, reads the worker's events as they come (progress bar, one record per
-finished setting), and when a worker crashes or overruns `timeout_s` on one
-group, records that group's unfinished settings as failed / timed out and
-starts a fresh worker on the groups left.
+embeddings and exact answer to a temporary folder first, then, for each
+contender, starts `python -m bench.retrieval.worker` once per group through
+the launcher (bench/process.py), relays the worker's events as they come
+(progress bar, one record per finished setting), and when a worker crashes or
+overruns `timeout_s`, records the group's unfinished settings as failed /
+timed out.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
-import signal
-import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -25,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import envinfo, paths
+from bench.process import TIMED_OUT, WorkerProcess, interruptible, worker_env
 from bench.record import (
     STATUS_FAILED,
     STATUS_OK,
@@ -39,7 +36,6 @@ from bench.retrieval.records import Setting, build_record
 from bench.store import ResultsStore
 
 log = logging.getLogger(__name__)
-POLL_S = 0.2  # how often the parent reads a running worker's events
 
 
 @dataclass(frozen=True)
@@ -53,7 +49,7 @@ class Plan:
         min_calls: fewest timed calls per setting, even past the budget.
         budget_s: timed seconds per setting after which calls stop (past min_calls).
         seed: seeds the synthetic data.
-        timeout_s: wall-clock limit of one contender on one (candidates, dim) group.
+        timeout_s: wall-clock limit of one contender's worker on one (candidates, dim) group.
         results_dir: the results store's directory.
     """
 
@@ -102,6 +98,23 @@ def _key_of(s: Setting) -> tuple[Any, ...]:
     return (s.candidates, s.dim, s.k, s.batch, json.dumps(s.params, sort_keys=True))
 
 
+@dataclass
+class Attempt:
+    """One worker process on one group: what each of its records says about it."""
+
+    proc: WorkerProcess
+    env: dict[str, str]
+    started: str  # UTC, ISO
+    t0: float  # monotonic seconds at the start
+    loadavg_1m: float  # the machine's load at the start: timings on a shared machine need it
+
+    def worker(self) -> dict[str, Any]:
+        code = self.proc.returncode  # None while it runs
+        return {"pid": self.proc.pid, "exit_code": code,
+                "signal": -code if code is not None and code < 0 else None,
+                "loadavg_1m": self.loadavg_1m}
+
+
 class ContenderRun:
     """One contender across every group: workers, their events, and the records.
 
@@ -109,7 +122,7 @@ class ContenderRun:
         plan: the study.
         contender: who runs.
         files: every group's data files.
-        folder: where job, event and log files go.
+        folder: where job and log files go.
         store: the results store.
         context: {"environment", "git"} of this machine.
         progress: called with the number of settings just finished.
@@ -125,147 +138,84 @@ class ContenderRun:
         self.records: list[dict[str, Any]] = []
 
     def run(self) -> list[dict[str, Any]]:
-        """One worker per (candidates, dim) group until each setting has a record; the records.
+        """One worker per (candidates, dim) group; every setting ends as one record; the records.
 
         A fresh process per group because allocators keep what they freed (TF's
         and XLA's pools): memory pooled in an earlier group would cover this
         group's score matrices and hide them from its peak, which is read
         against RSS after build.
         """
-        attempt = 0
         for group in self.plan.groups():
-            while any((s.candidates, s.dim) == group for s in self.pending.values()):
-                self._run_worker([group], attempt)
-                attempt += 1
+            self._run_worker(group)
         return self.records
 
-    def _job(self, groups: list[tuple[int, int]]) -> dict[str, Any]:
+    def _job(self, group: tuple[int, int]) -> dict[str, Any]:
+        files = self.files[group]
         return {
             "target": self.c.target, "options": dict(self.c.options),
             "params": [dict(p) for p in self.c.params],
-            "groups": [{"n": n, "dim": d, "candidates": str(self.files[(n, d)].candidates),
-                        "queries": str(self.files[(n, d)].queries),
-                        "truth_ids": str(self.files[(n, d)].truth_ids)} for n, d in groups],
+            "group": {"n": group[0], "dim": group[1], "candidates": str(files.candidates),
+                      "queries": str(files.queries), "truth_ids": str(files.truth_ids)},
             "ks": list(self.plan.ks), "batches": list(self.plan.batches),
             "repeats": self.plan.repeats, "min_calls": self.plan.min_calls,
             "budget_s": self.plan.budget_s, "warmup": 0,
         }
 
-    def _run_worker(self, groups: list[tuple[int, int]], attempt: int) -> None:
-        """One worker process over `groups`; whatever happens, its current group ends recorded."""
-        tag = f"{self.c.name}-{attempt}"
-        job_path, events_path = self.folder / f"{tag}.json", self.folder / f"{tag}.events"
-        log_path = self.folder / f"{tag}.log"
-        job_path.write_text(json.dumps(self._job(groups)))
-        env = {**os.environ, **self.c.env}
-        started, t0 = utc_now_iso(), time.monotonic()
-        with open(log_path, "wb") as log_file:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "bench.retrieval.worker", str(job_path), str(events_path)],
-                env=env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
-        # The machine's load when the worker started: timings on a shared machine need it.
-        worker = {"pid": proc.pid, "exit_code": None, "signal": None,
-                  "loadavg_1m": round(os.getloadavg()[0], 2)}
-        state = {"group": None, "group_t0": t0, "offset": 0, "worker": worker,
-                 "started": started, "t0": t0, "env": env, "groups": list(groups)}
-        try:
-            timed_out = self._watch(proc, events_path, state)
-        finally:
-            if proc.poll() is None:
-                _kill_group(proc)
-        worker["exit_code"] = proc.returncode
-        worker["signal"] = -proc.returncode if proc.returncode and proc.returncode < 0 else None
-        self._read_events(events_path, state)
-        self._close_group(state, timed_out, _tail(log_path))
-
-    def _watch(self, proc: subprocess.Popen, events_path: Path, state: dict[str, Any]) -> bool:
-        """Follow the worker until it exits; True when it overran timeout_s on one group."""
-        while proc.poll() is None:
-            self._read_events(events_path, state)
-            if time.monotonic() - state["group_t0"] > self.plan.timeout_s:
-                _kill_group(proc)
-                return True
-            time.sleep(POLL_S)
-        return False
-
-    def _read_events(self, path: Path, state: dict[str, Any]) -> None:
-        """Handle every complete new line of the worker's events file."""
-        if not path.exists():
+    def _run_worker(self, group: tuple[int, int]) -> None:
+        """One worker process on `group`; whatever happens, each of its settings ends recorded."""
+        tag = f"{self.c.name}-{group[0]}x{group[1]}"
+        job_path = self.folder / f"{tag}.json"
+        job_path.write_text(json.dumps(self._job(group)))
+        env = worker_env(self.c.env)
+        proc = WorkerProcess("bench.retrieval.worker", [str(job_path)], env,
+                             self.folder / f"{tag}.log")
+        attempt = Attempt(proc, env, utc_now_iso(), time.monotonic(),
+                          round(os.getloadavg()[0], 2))
+        outcome = proc.watch(self.plan.timeout_s, lambda event: self._handle(event, attempt))
+        if not any((s.candidates, s.dim) == group for s in self.pending.values()):
             return
-        with open(path, "rb") as f:
-            f.seek(state["offset"])
-            data = f.read()
-        end = data.rfind(b"\n") + 1
-        state["offset"] += end
-        for line in data[:end].splitlines():
-            self._handle(json.loads(line), state)
+        if outcome == TIMED_OUT:
+            status, why = STATUS_TIMED_OUT, f"timed out after {self.plan.timeout_s:g} s"
+        else:
+            status, why = STATUS_FAILED, f"worker exited with {proc.returncode}"
+        self._fail_group(group, status, f"{why}\n{error_tail(proc.log_tail(), 4000)}", attempt)
 
-    def _handle(self, event: dict[str, Any], state: dict[str, Any]) -> None:
+    def _handle(self, event: dict[str, Any], attempt: Attempt) -> None:
         kind = event["event"]
-        if kind == "group_start":
-            state["group"] = (event["candidates"], event["dim"])
-            state["group_t0"] = time.monotonic()
-        elif kind == "built":
+        if kind == "built":
             self.built[(event["candidates"], event["dim"])] = event
         elif kind in ("setting", "setting_failed"):
             status = STATUS_OK if kind == "setting" else STATUS_FAILED
-            self._record(_setting_key(event), status, state, event.get("error"),
+            self._record(_setting_key(event), status, attempt, event.get("error"),
                          event.get("figures"))
         elif kind == "group_failed":
             self._fail_group((event["candidates"], event["dim"]), STATUS_FAILED,
-                             event["error"], state)
-            state["group"] = None
-
-    def _close_group(self, state: dict[str, Any], timed_out: bool, log_tail: str) -> None:
-        """After a worker exits: its unfinished group (or, if none started, its job's) is lost."""
-        worker = state["worker"]
-        if timed_out:
-            status, why = STATUS_TIMED_OUT, f"timed out after {self.plan.timeout_s:g} s"
-        else:
-            status, why = STATUS_FAILED, f"worker exited with {worker['exit_code']}"
-        group = state["group"]
-        lost = [group] if group is not None else state["groups"]
-        for g in lost:
-            self._fail_group(g, status, f"{why}\n{log_tail}", state)
+                             event["error"], attempt)
 
     def _fail_group(self, group: tuple[int, int], status: str, error: str,
-                    state: dict[str, Any]) -> None:
+                    attempt: Attempt) -> None:
         for key in [k for k, s in self.pending.items() if (s.candidates, s.dim) == group]:
-            self._record(key, status, state, error, None)
+            self._record(key, status, attempt, error, None)
 
-    def _record(self, key: tuple[Any, ...], status: str, state: dict[str, Any],
+    def _record(self, key: tuple[Any, ...], status: str, attempt: Attempt,
                 error: str | None, figures: dict[str, Any] | None) -> None:
         setting = self.pending.pop(key, None)
         if setting is None:
             return
         files = self.files[(setting.candidates, setting.dim)]
         env_block = {**self.context["environment"],
-                     "worker_env": {k: state["env"][k] for k in envinfo.WORKER_ENV_KEYS
-                                    if k in state["env"]}}
+                     "worker_env": {k: attempt.env[k] for k in envinfo.WORKER_ENV_KEYS
+                                    if k in attempt.env}}
         rec = build_record(
             self.c, setting, status=status, content_hash=files.content_hash,
-            started_at=state["started"], duration_s=time.monotonic() - state["t0"], error=error,
+            started_at=attempt.started, duration_s=time.monotonic() - attempt.t0, error=error,
             figures=figures, built=self.built.get((setting.candidates, setting.dim)),
             context={"environment": env_block, "git": self.context["git"],
-                     "worker": dict(state["worker"]), "command": self.context.get("command"),
+                     "worker": attempt.worker(), "command": self.context.get("command"),
                      "invocation": self.context.get("invocation")})
         self.store.append(rec)
         self.records.append(rec)
         self.progress(1)
-
-
-def _tail(path: Path, limit: int = 4000) -> str:
-    try:
-        return error_tail(path.read_text(errors="replace"), limit)
-    except OSError:
-        return ""
-
-
-def _kill_group(proc: subprocess.Popen) -> None:
-    """SIGKILL the worker's process group (it runs in its own session) and reap it."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
 
 
 def run_study(plan: Plan, progress: Any = None, command: str | None = None) -> list[dict[str, Any]]:
@@ -280,7 +230,7 @@ def run_study(plan: Plan, progress: Any = None, command: str | None = None) -> l
     context = {"environment": envinfo.capture(), "git": envinfo.git_info(), "command": command,
                "invocation": new_run_id()}  # one id for every record of this study run
     records: list[dict[str, Any]] = []
-    with tempfile.TemporaryDirectory(prefix="bench-retrieval-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="bench-retrieval-") as tmp, interruptible():
         folder = Path(tmp)
         files = prepare_data(plan, folder)
         for contender in plan.contenders:

@@ -1,20 +1,19 @@
-"""Worker: one contender on every (candidates, dim) group of a job, every k, batch and param.
+"""Worker: one contender on one (candidates, dim) group, every k, batch and param.
 
-    python -m bench.retrieval.worker JOB.json EVENTS.jsonl
+    python -m bench.retrieval.worker JOB.json
 
-Runs in its own process (own KERAS_BACKEND etc.) so frameworks never share a
-process. For each (candidates, dim) group it memory-maps that group's .npy
-files, builds the searcher once (timed: upload / index build), then for each
-(k, params, batch) makes one untimed first call (compilation; its time is
-reported separately), times up to `repeats` calls within `budget_s`, each
-ending in the searcher's own sync and host copy, and reads the setting's
-peak memory and recall. Every finished setting is appended to EVENTS.jsonl
-at once, so a crash loses only the rest.
+Runs in its own process (own KERAS_BACKEND etc.; bench/retrieval/runner.py
+starts it through bench/process.py) so frameworks never share a process. It
+memory-maps the group's .npy files, builds the searcher once (timed: upload /
+index build), then for each (k, params, batch) makes one untimed first call
+(compilation; its time is reported separately), times up to `repeats` calls
+within `budget_s`, each ending in the searcher's own sync and host copy, and
+reads the setting's peak memory and recall. Every finished setting goes to
+the parent at once as an event, so a crash loses only the rest.
 """
 
 from __future__ import annotations
 
-import gc
 import json
 import logging
 import sys
@@ -24,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from bench.process import EventPipe, child_main
 from bench.registry import load_target
 from bench.retrieval import memory
 from bench.retrieval.backends.base import Searcher
@@ -34,23 +34,12 @@ log = logging.getLogger(__name__)
 MAX_SLICES = 64  # distinct query blocks cycled through per batch size
 
 
-class Events:
-    """Append-and-flush JSON lines the parent reads while the worker runs."""
-
-    def __init__(self, path: Path) -> None:
-        self.file = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed in main
-
-    def emit(self, event: str, **fields: Any) -> None:
-        self.file.write(json.dumps({"event": event, **fields}, default=str) + "\n")
-        self.file.flush()
-
-
 def load_searcher(target: str, options: dict[str, Any]) -> Searcher:
     """Import "module:Class" and construct it with the contender's options."""
     return load_target(target)(**options)  # type: ignore[operator]
 
 
-def build(target: str, options: dict[str, Any], path: str, events: Events,
+def build(target: str, options: dict[str, Any], path: str, events: EventPipe,
           where: dict[str, Any]) -> tuple[Searcher, float]:
     """Construct and build the searcher; emit "built"; return it and the post-build RSS."""
     searcher, import_s = timed(lambda: load_searcher(target, options))
@@ -66,10 +55,10 @@ def build(target: str, options: dict[str, Any], path: str, events: Events,
     del cand
     memory.trim()  # the candidate copy's freed heap is not the index's
     after = memory.rss_mb()
-    events.emit("built", **where, import_s=import_s, build_s=build_s, baseline_rss_mb=baseline,
-                index_rss_mb=after - baseline, build_peak_delta_mb=build_peak,
-                versions=searcher.versions(), device=searcher.device_name(),
-                framework=searcher.framework, sync_mechanism=searcher.sync_mechanism)
+    events("built", **where, import_s=import_s, build_s=build_s, baseline_rss_mb=baseline,
+           index_rss_mb=after - baseline, build_peak_delta_mb=build_peak,
+           versions=searcher.versions(), device=searcher.device_name(),
+           framework=searcher.framework, sync_mechanism=searcher.sync_mechanism)
     return searcher, after
 
 
@@ -121,7 +110,7 @@ def run_setting(searcher: Searcher, job: dict[str, Any], k: int, batch: int,
             "resolved_options": searcher.resolved_options()}
 
 
-def run_group(job: dict[str, Any], group: dict[str, Any], events: Events) -> None:
+def run_group(job: dict[str, Any], group: dict[str, Any], events: EventPipe) -> None:
     """Build once for one (candidates, dim), then every (batch, k, params)."""
     where = {"candidates": group["n"], "dim": group["dim"]}
     searcher, build_rss = build(job["target"], job["options"], group["candidates"], events, where)
@@ -141,41 +130,29 @@ def run_group(job: dict[str, Any], group: dict[str, Any], events: Events) -> Non
                 try:
                     figures = run_setting(searcher, job, k, batch, data)
                 except Exception:  # noqa: BLE001 - one setting's failure is data
-                    events.emit("setting_failed", **at, error=traceback.format_exc())
+                    events("setting_failed", **at, error=traceback.format_exc())
                     continue
-                events.emit("setting", **at, figures=figures)
+                events("setting", **at, figures=figures)
 
 
-def run_job(job: dict[str, Any], events: Events) -> None:
-    """Every group in order; a group whose build fails is reported and skipped."""
-    for group in job["groups"]:
-        where = {"candidates": group["n"], "dim": group["dim"]}
-        events.emit("group_start", **where)
-        try:
-            run_group(job, group, events)
-        except Exception:  # noqa: BLE001 - e.g. an index that cannot be built
-            events.emit("group_failed", **where, error=traceback.format_exc())
-        gc.collect()  # free this group's index before the next one's baseline
-    events.emit("done")
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) != 2:
-        print("usage: python -m bench.retrieval.worker JOB.json EVENTS.jsonl", file=sys.stderr)
-        return 2
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    job = json.loads(Path(args[0]).read_text())
-    events = Events(Path(args[1]))
+def run_job(job: dict[str, Any], events: EventPipe) -> None:
+    """The job's group; a build that fails is reported as "group_failed", not raised."""
+    group = job["group"]
+    where = {"candidates": group["n"], "dim": group["dim"]}
     try:
-        run_job(job, events)
-    except Exception:  # noqa: BLE001 - reported to the parent, then a non-zero exit
-        events.emit("failed", error=traceback.format_exc())
-        return 1
-    finally:
-        events.file.close()
+        run_group(job, group, events)
+    except Exception:  # noqa: BLE001 - e.g. an index that cannot be built
+        events("group_failed", **where, error=traceback.format_exc())
+
+
+def main(argv: list[str], events: EventPipe) -> int:
+    """Run the job file named in `argv`: 0 when done (failed settings are data), 2 on misuse."""
+    if len(argv) != 1:
+        print("usage: python -m bench.retrieval.worker JOB.json", file=sys.stderr)
+        return 2
+    run_job(json.loads(Path(argv[0]).read_text()), events)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    child_main(lambda events: main(sys.argv[1:], events))

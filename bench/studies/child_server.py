@@ -2,35 +2,30 @@
 
 Parent side of the line protocol shared by the speed script and the
 benchmarks: the child runs `python -m <module> <args>` with the
-implementation's registry environment, sends one JSON line once built and
-warmed up, then answers each command line on stdin with one JSON line. The
-parent imports no framework.
+implementation's registry environment (bench.process.worker_env), sends one
+JSON line once built and warmed up, then answers each command line on stdin
+with one JSON line. The parent imports no framework.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
-from pathlib import Path
 from typing import Any
 
 from bench import registry
-
-ROOT = Path(__file__).resolve().parents[2]
+from bench.envinfo import PROJECT_ROOT
+from bench.process import worker_env
 
 
 class ChildServer:
     """Start `python -m module *args` for implementation `name`; talk in JSON lines."""
 
     def __init__(self, name: str, module: str, args: list[str]) -> None:
-        env = dict(os.environ)
-        env.update(registry.get(name).env)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-        env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", module, *args], cwd=ROOT, env=env, text=True,
+            [sys.executable, "-m", module, *args], cwd=PROJECT_ROOT,
+            env=worker_env(registry.get(name).env), text=True,
             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
         )
         self.info = self._reply()  # sent once built and warmed up

@@ -4,20 +4,19 @@
         --dim 32 --k 100 --batch 1000 --out results/retrieval/profile.md
 
 For one setting it writes the same synthetic data the study uses, then runs
-each contender in its own process (`--worker`), which times the whole search
-and each of the searcher's `phases()` (first call untimed, then the median
-of `--calls`), and writes a markdown table: total, each phase, and what is
-left (total minus the phases: dispatch, allocation, what a fused program
-saves).
+each contender in its own process (`--worker`, started by bench/process.py),
+which times the whole search and each of the searcher's `phases()` (first
+call untimed, then the median of `--calls`) and sends them back as one
+"timings" event; the parent writes a markdown table: total, each phase, and
+what is left (total minus the phases: dispatch, allocation, what a fused
+program saves).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import shlex
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -25,7 +24,9 @@ from typing import Any
 
 import numpy as np
 
+from bench.process import TIMED_OUT, EventPipe, WorkerProcess, child_main, worker_env
 from bench.retrieval import contenders, synth
+from bench.retrieval.contenders import Contender
 from bench.timing import now_ns, seconds
 
 PHASES = ("transpose", "matmul", "top_k", "transfer")
@@ -63,7 +64,8 @@ def _row(name: str, t: dict[str, Any]) -> str:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m bench.studies.retrieval_profile", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m bench.studies.retrieval_profile",
+                                description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--impl", default="numpy,faiss-flat,jax,torch,keras-jax,keras-tf,keras-torch")
     p.add_argument("--candidates", type=int, default=1_000_000)
@@ -83,10 +85,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = _parser().parse_args(argv)
     if args.worker:
-        print(json.dumps(worker(json.loads(args.worker.read_text()))))
-        return 0
+        child_main(lambda events: _worker_main(args.worker, events))
     chosen = contenders.select(args.impl)
-    lines = ["Produced by:", "", "    python -m bench.studies.retrieval_profile " + shlex.join(argv), "",
+    command = "python -m bench.studies.retrieval_profile " + shlex.join(argv)
+    lines = ["Produced by:", "", "    " + command, "",
              "Phases are the searcher's own ops timed apart, eager (for jit and xla modes",
              "too: their fused program is 'total'); 'other' = total minus the phases.", "",
              f"Per-call median ms at N={args.candidates:,}, dim {args.dim}, k {args.k}, "
@@ -99,25 +101,32 @@ def main(argv: list[str] | None = None) -> int:
             job = {"target": c.target, "options": dict(c.options), "candidates":
                    str(files.candidates), "queries": str(files.queries), "k": args.k,
                    "batch": args.batch, "calls": args.calls}
-            job_path = Path(tmp) / f"{c.name}.json"
-            job_path.write_text(json.dumps(job))
-            try:
-                proc = subprocess.run([sys.executable, "-m", "bench.studies.retrieval_profile",
-                                       "--worker", str(job_path)], env={**os.environ, **c.env},
-                                      capture_output=True, text=True, timeout=args.timeout)
-            except subprocess.TimeoutExpired:
-                lines.append(f"| {c.name} | timed out after {args.timeout:g} s |")
-            else:
-                if proc.returncode:
-                    last = (proc.stderr.strip().splitlines() or [f"exit {proc.returncode}"])[-1]
-                    lines.append(f"| {c.name} | failed: {last} |")
-                else:
-                    lines.append(_row(c.name, json.loads(proc.stdout.strip().splitlines()[-1])))
+            lines.append(_profile(c, job, Path(tmp), args.timeout))
             print(lines[-1], flush=True)
     text = "\n".join(lines) + "\n"
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(text)
+    return 0
+
+
+def _profile(c: Contender, job: dict[str, Any], folder: Path, timeout_s: float) -> str:
+    """One contender's table row, from its own worker process."""
+    job_path = folder / f"{c.name}.json"
+    job_path.write_text(json.dumps(job))
+    proc = WorkerProcess("bench.studies.retrieval_profile", ["--worker", str(job_path)],
+                         worker_env(c.env), folder / f"{c.name}.log")
+    got: dict[str, Any] = {}
+    if proc.watch(timeout_s, got.update) == TIMED_OUT:
+        return f"| {c.name} | timed out after {timeout_s:g} s |"
+    if proc.returncode or "timings" not in got:
+        last = (proc.log_tail().splitlines() or [f"exit {proc.returncode}"])[-1]
+        return f"| {c.name} | failed: {last} |"
+    return _row(c.name, got["timings"])
+
+
+def _worker_main(job_path: Path, events: EventPipe) -> int:
+    events("timings", timings=worker(json.loads(job_path.read_text())))
     return 0
 
 

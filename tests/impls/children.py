@@ -9,7 +9,6 @@ the one it needs, so the slow imports and compilations overlap.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import tempfile
@@ -17,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench import registry
+from bench.process import worker_env
 from bench.weights import save_weights
 from tests.impls import parity
 
@@ -52,16 +52,11 @@ class Children:
         self._done: dict[str, ChildResult] = {}
 
     def _env(self, name: str, out: Path) -> dict[str, str]:
-        env = dict(os.environ)
-        env.update(registry.get(name).env)
-        env.update({
+        return worker_env(registry.get(name).env, {
             "DEEPREC_IMPL": name,
             "DEEPREC_PARITY_WEIGHTS": str(self._weights),
             "DEEPREC_PARITY_OUT": str(out),
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])),
-            "TF_CPP_MIN_LOG_LEVEL": "2",
         })
-        return env
 
     def _start_more(self) -> None:
         while self._pending and len(self._running) < MAX_PARALLEL:
