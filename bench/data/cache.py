@@ -142,12 +142,7 @@ def load_dataset(name: str = "ml-100k", cache_dir: Path | None = None) -> Datase
     Raises:
         CacheError: missing or corrupt, with the command that fixes it.
     """
-    folder = cache_path(name, cache_dir)
-    try:
-        manifest, arrays = store.read(folder)
-    except store.StoreError as exc:
-        raise CacheError(f"{exc}; {_rebuild_hint(parse_dataset(name).name, cache_dir)}") from exc
-    return dataset_from_arrays(manifest, arrays)
+    return dataset_from_arrays(*_read(name, cache_dir))
 
 
 def dataset_from_arrays(manifest: dict[str, Any], arrays: dict[str, np.ndarray]) -> Dataset:
@@ -176,12 +171,15 @@ def dataset_from_arrays(manifest: dict[str, Any], arrays: dict[str, np.ndarray])
 
 def verify(name: str = "ml-100k", cache_dir: Path | None = None) -> dict[str, Any]:
     """Check a cache folder completely; returns its manifest or raises CacheError."""
-    folder = cache_path(name, cache_dir)
+    return _read(name, cache_dir)[0]
+
+
+def _read(name: str, cache_dir: Path | None) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """store.read of the cache of `name`, its error turned into a CacheError with the fix."""
     try:
-        manifest, _ = store.read(folder)
+        return store.read(cache_path(name, cache_dir))
     except store.StoreError as exc:
         raise CacheError(f"{exc}; {_rebuild_hint(parse_dataset(name).name, cache_dir)}") from exc
-    return manifest
 
 
 def ensure_dataset(

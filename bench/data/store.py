@@ -154,10 +154,7 @@ def read(folder: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     arrays = {}
     for name, entry in manifest["arrays"].items():
         path = folder / entry["file"]
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError as exc:
-            raise StoreError(f"{path} is missing") from exc
+        data = _file_bytes(path)
         if hashlib.sha256(data).hexdigest() != entry["sha256"]:
             raise StoreError(f"{path} does not match its recorded sha256")
         arrays[name] = np.load(io.BytesIO(data), allow_pickle=False)
@@ -176,15 +173,20 @@ def read_trusted(folder: Path, manifest: Mapping[str, Any]) -> dict[str, np.ndar
     for name, entry in manifest["arrays"].items():
         path = folder / entry["file"]
         try:
-            array = np.load(path, allow_pickle=False)
-        except FileNotFoundError as exc:
-            raise StoreError(f"{path} is missing") from exc
-        except (OSError, ValueError) as exc:  # a truncated or garbled file
+            array = np.load(io.BytesIO(_file_bytes(path)), allow_pickle=False)
+        except ValueError as exc:  # a truncated or garbled file
             raise StoreError(f"{path} is corrupt ({exc})") from exc
         if array.dtype.str != entry["dtype"] or list(array.shape) != entry["shape"]:
             raise StoreError(f"{path} does not match its manifest's dtype and shape")
         arrays[name] = array
     return arrays
+
+
+def _file_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError as exc:
+        raise StoreError(f"{path} is missing") from exc
 
 
 def clean_stale(root: Path) -> None:
