@@ -27,7 +27,7 @@ import shutil
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -154,7 +154,8 @@ def read(folder: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     arrays = {}
     for name, entry in manifest["arrays"].items():
         path = folder / entry["file"]
-        data = _file_bytes(path)
+        with _open(path) as file:
+            data = file.read()
         if hashlib.sha256(data).hexdigest() != entry["sha256"]:
             raise StoreError(f"{path} does not match its recorded sha256")
         arrays[name] = np.load(io.BytesIO(data), allow_pickle=False)
@@ -173,7 +174,8 @@ def read_trusted(folder: Path, manifest: Mapping[str, Any]) -> dict[str, np.ndar
     for name, entry in manifest["arrays"].items():
         path = folder / entry["file"]
         try:
-            array = np.load(io.BytesIO(_file_bytes(path)), allow_pickle=False)
+            with _open(path) as file:
+                array = np.load(file, allow_pickle=False)  # a real file: no extra copy
         except ValueError as exc:  # a truncated or garbled file
             raise StoreError(f"{path} is corrupt ({exc})") from exc
         if array.dtype.str != entry["dtype"] or list(array.shape) != entry["shape"]:
@@ -182,9 +184,9 @@ def read_trusted(folder: Path, manifest: Mapping[str, Any]) -> dict[str, np.ndar
     return arrays
 
 
-def _file_bytes(path: Path) -> bytes:
+def _open(path: Path) -> BinaryIO:
     try:
-        return path.read_bytes()
+        return path.open("rb")
     except FileNotFoundError as exc:
         raise StoreError(f"{path} is missing") from exc
 
