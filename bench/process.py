@@ -147,7 +147,7 @@ class WorkerProcess:
             remaining = (deadline - now_ns()) / 1e9
             if remaining <= 0:
                 self.kill()
-                buffer, _ = _relay(buffer + self._drain(), on_event)
+                _relay(buffer + self._drain(), on_event)  # what it sent before it died
                 return EXITED if done else TIMED_OUT
             ready, _, _ = select.select([self._read_fd], [], [], min(remaining, POLL_S))
             chunk = os.read(self._read_fd, 65536) if ready else b""
