@@ -98,7 +98,7 @@ def _keras(name: str, backend: str, extra: str) -> ImplEntry:
     )
 
 
-# What the -dedup variants change (impls/_batches.py). Not like-for-like with the
+# What the -dedup variants change (impls/_packed.py, "distinct"). Not like-for-like with the
 # Keras model, which runs the towers row by row over padded inputs.
 _DEDUP = (
     "towers once per distinct row, padding skipped: less arithmetic, same result up to "

@@ -17,28 +17,55 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.data.dataset import Vocabulary
+from bench.data.dataset import CANDIDATE_FEATURES, QUERY_FEATURES, Vocabulary
 
 Weights = dict[str, np.ndarray]
 
 
+# Embedding table (neutral weight name) of each input feature, in concatenation order.
+QUERY_EMBEDDINGS: dict[str, str] = {
+    "user_id": "query/user_embedding",
+    "user_gender": "query/gender_embedding",
+    "raw_user_age": "query/age_embedding",
+    "user_gender_X_raw_user_age": "query/gender_x_age_embedding",
+    "user_occupation_label": "query/occupation_embedding",
+}
+CANDIDATE_EMBEDDINGS: dict[str, str] = {
+    "movie_id": "candidate/movie_embedding",
+    "movie_title_vector": "candidate/title_embedding",  # masked mean over tokens
+    "movie_genres": "candidate/genres_embedding",  # masked mean over genres
+}
+TOWER_EMBEDDINGS: dict[str, dict[str, str]] = {
+    "query": QUERY_EMBEDDINGS,
+    "candidate": CANDIDATE_EMBEDDINGS,
+}
+assert tuple(QUERY_EMBEDDINGS) == QUERY_FEATURES
+assert tuple(CANDIDATE_EMBEDDINGS) == CANDIDATE_FEATURES
+
+
+def dense_names(tower: str, layer: int) -> tuple[str, str]:
+    """(kernel, bias) weight names of one dense layer of a tower ("query" or "candidate")."""
+    return f"{tower}/dense_{layer}/kernel", f"{tower}/dense_{layer}/bias"
+
+
 def embedding_rows(vocab: Vocabulary) -> dict[str, int]:
-    """Rows of every embedding table, named `<tower>/<feature>_embedding` (reference sizes)."""
-    return {
-        "query/user_embedding": vocab.num_users + 1,  # +1: id 0 does not exist
-        "query/gender_embedding": vocab.num_genders,
-        "query/age_embedding": vocab.num_age_bins,
-        "query/gender_x_age_embedding": vocab.num_crosses,
-        "query/occupation_embedding": vocab.num_occupations,
-        "candidate/movie_embedding": vocab.num_movies + 1,  # +1: id 0 does not exist
-        "candidate/title_embedding": vocab.num_title_tokens + 1,  # row 0 masked
-        "candidate/genres_embedding": vocab.num_genres + 1,  # row 0 masked
+    """Rows of every embedding table, by weight name, query tables first (reference sizes)."""
+    rows = {
+        "user_id": vocab.num_users + 1,  # +1: id 0 does not exist
+        "user_gender": vocab.num_genders,
+        "raw_user_age": vocab.num_age_bins,
+        "user_gender_X_raw_user_age": vocab.num_crosses,
+        "user_occupation_label": vocab.num_occupations,
+        "movie_id": vocab.num_movies + 1,  # +1: id 0 does not exist
+        "movie_title_vector": vocab.num_title_tokens + 1,  # row 0 masked
+        "movie_genres": vocab.num_genres + 1,  # row 0 masked
     }
+    return {name: rows[f] for tables in TOWER_EMBEDDINGS.values() for f, name in tables.items()}
 
 
 def tower_input_dims(embedding_dim: int) -> dict[str, int]:
-    """Width of each tower's concatenated embeddings (5 query, 3 candidate features)."""
-    return {"query": 5 * embedding_dim, "candidate": 3 * embedding_dim}
+    """Width of each tower's concatenated embeddings (one embedding per feature)."""
+    return {tower: len(tables) * embedding_dim for tower, tables in TOWER_EMBEDDINGS.items()}
 
 
 def weight_shapes(
@@ -51,8 +78,9 @@ def weight_shapes(
     for tower, width in tower_input_dims(embedding_dim).items():
         fan_in = width
         for i, units in enumerate(layer_sizes):
-            shapes[f"{tower}/dense_{i}/kernel"] = (fan_in, units)
-            shapes[f"{tower}/dense_{i}/bias"] = (units,)
+            kernel, bias = dense_names(tower, i)
+            shapes[kernel] = (fan_in, units)
+            shapes[bias] = (units,)
             fan_in = units
     return shapes
 

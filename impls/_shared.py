@@ -1,8 +1,8 @@
 """Framework-free helpers every implementation shares: numpy only, no framework imports.
 
-They keep the model's fixed facts (feature order, layer names, optimiser
-constants, batching in row order) in one place, so the implementations cannot
-drift apart on them.
+They keep the model's fixed facts (masked features, optimiser constants,
+batching in row order) in one place, so the implementations cannot drift
+apart on them; the weight names and feature order are bench.weights'.
 """
 
 from __future__ import annotations
@@ -19,29 +19,8 @@ from bench.spec import RunSpec
 ADAGRAD_INITIAL_ACCUMULATOR = 0.1
 ADAGRAD_EPSILON = 1e-7
 
-# Embedding weight name (neutral layout) of each input feature, in concatenation order.
-QUERY_EMBEDDINGS: dict[str, str] = {
-    "user_id": "query/user_embedding",
-    "user_gender": "query/gender_embedding",
-    "raw_user_age": "query/age_embedding",
-    "user_gender_X_raw_user_age": "query/gender_x_age_embedding",
-    "user_occupation_label": "query/occupation_embedding",
-}
-CANDIDATE_EMBEDDINGS: dict[str, str] = {
-    "movie_id": "candidate/movie_embedding",
-    "movie_title_vector": "candidate/title_embedding",  # masked mean over tokens
-    "movie_genres": "candidate/genres_embedding",  # masked mean over genres
-}
 # Multi-valued candidate features: index 0 is padding, masked out of the mean.
 MASKED_FEATURES: tuple[str, ...] = ("movie_title_vector", "movie_genres")
-
-assert tuple(QUERY_EMBEDDINGS) == QUERY_FEATURES
-assert tuple(CANDIDATE_EMBEDDINGS) == CANDIDATE_FEATURES
-
-
-def dense_names(tower: str, layer: int) -> tuple[str, str]:
-    """(kernel, bias) weight names of one dense layer of a tower ("query" or "candidate")."""
-    return f"{tower}/dense_{layer}/kernel", f"{tower}/dense_{layer}/bias"
 
 
 def split_arrays(split: Split) -> dict[str, np.ndarray]:

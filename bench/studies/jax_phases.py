@@ -97,7 +97,7 @@ def measure_phases(
     layers = layers_for_depth(depth)
     weights = init_weights(data.vocab, layers, 32, 0)
     host = [b for b in _shared.host_batches(data.train, BATCH) if len(b["label"]) == BATCH]
-    packed = [jax.device_put(b) for b in _packed.pack_all(host, data.vocab)]
+    packed = [jax.device_put(b) for b in _packed.train_batches(host, data.vocab, "packed")]
     padded = [jax.device_put(b) for b in host]
     lr = jnp.float32(0.05)
 
@@ -112,12 +112,12 @@ def measure_phases(
         return lambda state, batch: jitted(state[0], state[1], batch, lr)[:2]
 
     def forward(p: Any, a: Any, b: Any, r: Any) -> Any:
-        return p, a, model.packed_loss_fn(p, b)
+        return p, a, model.loss_fn(p, b)
 
     # The gradient phases keep the params fixed and write the gradients into the
     # buffers of the previous ones (the state's second half), as a step would.
     def backward(p: Any, a: Any, b: Any, r: Any) -> Any:
-        loss, grads = jax.value_and_grad(model.packed_loss_fn)(p, b)
+        loss, grads = jax.value_and_grad(model.loss_fn)(p, b)
         return p, grads, loss
 
     rng = np.random.default_rng(0)
@@ -136,7 +136,7 @@ def measure_phases(
     grad_state = (fresh_state()[0], zeros(fresh_state()[0]))
     return per_step_ms({
         STEP: (stepper(model.train_step), fresh_state(), packed),
-        "step, padded inputs (jax-padded)": (stepper(model.padded_train_step), fresh_state(),
+        "step, padded inputs (jax-padded)": (stepper(model.train_step), fresh_state(),
                                              padded),
         "forward loss, packed": (stepper(forward), fresh_state(), packed),
         "forward + backward, packed": (stepper(backward), grad_state, packed),

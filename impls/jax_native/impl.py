@@ -3,12 +3,14 @@ epoch), `JaxPaddedRetrieval` (jitted step, Keras's input layout) and
 `JaxDedupRetrieval` (jitted step on deduplicated batches).
 
 The first three compute what the Keras model computes, each tower row by row,
-batches = contiguous row-order slices of the train split. The first two take
-table-batched inputs (impls/_packed.py: one gather per tower, padding ids left
-out of the means); `JaxPaddedRetrieval` takes the padded inputs Keras takes
-and looks each feature up apart, so XLA gets the work keras-jax gives it.
-`JaxDedupRetrieval` runs the towers once per distinct row with padding skipped
-(impls/_batches.py): less arithmetic, same result up to summation order.
+batches = contiguous row-order slices of the train split. They differ in the
+batch layout (impls/_packed.py) they train on, through one jitted step
+(model.train_step): the first two take "packed" batches (one gather per
+tower, padding ids left out of the means); `JaxPaddedRetrieval` takes the
+padded "rows" Keras takes and looks each feature up apart, so XLA gets the
+work keras-jax gives it. `JaxDedupRetrieval` takes "distinct" batches, the
+towers once per distinct row: less arithmetic, same result up to summation
+order.
 
 Every array the run needs is put on the device in the constructor, already cut
 into the batches training iterates, so an epoch is only compiled calls.
@@ -28,7 +30,6 @@ from bench.contract import RetrievalImpl
 from bench.data.dataset import Dataset
 from bench.spec import RunSpec
 from bench.weights import Weights, check_weights, weight_shapes
-from impls import _batches as batches
 from impls import _packed, _shared
 from impls.jax_native import model
 
@@ -48,8 +49,6 @@ def resolve_device(request: str) -> jax.Device:
 
 # donate_argnums: params and accumulators are consumed, so XLA updates them in place.
 _train_step = jax.jit(model.train_step, donate_argnums=(0, 1))
-_padded_train_step = jax.jit(model.padded_train_step, donate_argnums=(0, 1))
-_dedup_train_step = jax.jit(model.dedup_train_step, donate_argnums=(0, 1))
 _scan_epoch = jax.jit(model.scan_epoch, donate_argnums=(0, 1))
 _query_tower = jax.jit(model.query_tower)
 _candidate_tower = jax.jit(model.candidate_tower)
@@ -66,62 +65,49 @@ class JaxRetrieval(RetrievalImpl):
 
     framework: ClassVar[str] = "jax"
     sync_mechanism: ClassVar[str] = "jax.block_until_ready"
+    layout: ClassVar[str] = "packed"  # of the training batches (impls/_packed.py)
 
     def __init__(self, spec: RunSpec, data: Dataset, weights: Weights) -> None:
         super().__init__(spec, data, weights)
         self._device = resolve_device(spec.device)
         self._shapes = weight_shapes(data.vocab, spec.layer_sizes, spec.embedding_dim)
         self._put = partial(jax.device_put, device=self._device)
-        bs = spec.batch_size
-        self._host_train = self._prepare_train(_shared.host_batches(data.train, bs))
-        self._train_batches = [self._put(b) for b in self._host_train]
-        self._test_batches = [self._put(b) for b in _shared.host_batches(data.test, bs)]
-        self._splits = {
-            "train": self._put(_shared.query_arrays(_shared.split_arrays(data.train))),
-            "test": self._put(_shared.query_arrays(_shared.split_arrays(data.test))),
-        }
-        self._candidates = self._put(_shared.candidate_arrays(data.candidates))
-        self._candidate_ids = self._put(np.asarray(data.candidates["movie_id"]))
+        host = _packed.run_arrays(data, spec.batch_size, self.layout)
+        self._host_train = host.train
+        self._arrays = host.map(self._put)
         self._lr = jnp.float32(spec.learning_rate)
         self._k = _shared.effective_k(spec.top_k, data)
         self.import_weights(weights)
-        self._cand_emb = _candidate_tower(self._params, self._candidates)
-
-    def _prepare_train(self, host: list[dict[str, np.ndarray]]) -> list[Any]:
-        """The host training batches as the step takes them: packed, once, here."""
-        return _packed.pack_all(host, self.data.vocab)
-
-    def _step(self, batch: Any) -> Any:
-        """One jitted training step: (params, accumulators, loss)."""
-        return _train_step(self._params, self._acc, batch, self._lr)
+        self.refresh_candidates()
 
     def train_epoch(self, max_steps: int | None = None) -> np.ndarray:
         steps = _shared.steps_to_run(self.spec, self.data, max_steps)
         self.loop_hooks.begin()
         losses = []
-        for batch in self._train_batches[:steps]:
-            self._params, self._acc, loss = self._step(batch)
+        for batch in self._arrays.train[:steps]:
+            self._params, self._acc, loss = _train_step(self._params, self._acc, batch, self._lr)
             losses.append(loss)
         out = np.asarray(jnp.stack(losses), dtype=np.float64) if losses else np.zeros(0)
         self.loop_hooks.end()
         return out
 
     def refresh_candidates(self) -> None:
-        self._cand_emb = _candidate_tower(self._params, self._candidates)
+        self._cand_emb = _candidate_tower(self._params, self._arrays.candidates)
 
     def evaluate(self) -> float:
         hits = total = jnp.float32(0.0)
-        for batch in self._test_batches:
-            h, w = _batch_hits(self._params, self._cand_emb, self._candidate_ids, batch, self._k)
+        movie_ids = self._arrays.candidates["movie_id"]
+        for batch in self._arrays.test:
+            h, w = _batch_hits(self._params, self._cand_emb, movie_ids, batch, self._k)
             hits, total = hits + h, total + w
         total_f = float(total)
         return float(hits) / total_f if total_f else 0.0
 
     def candidate_embeddings(self) -> np.ndarray:
-        return np.asarray(_candidate_tower(self._params, self._candidates), dtype=np.float32)
+        return np.asarray(_candidate_tower(self._params, self._arrays.candidates), np.float32)
 
     def query_embeddings(self, split: Literal["train", "test"]) -> np.ndarray:
-        return np.asarray(_query_tower(self._params, self._splits[split]), dtype=np.float32)
+        return np.asarray(_query_tower(self._params, self._arrays.queries[split]), np.float32)
 
     def to_device(self, queries: np.ndarray) -> Any:
         return self._put(np.asarray(queries, dtype=np.float32))
@@ -165,9 +151,9 @@ class JaxScanRetrieval(JaxRetrieval):
     def __init__(self, spec: RunSpec, data: Dataset, weights: Weights) -> None:
         super().__init__(spec, data, weights)
         self._num_full = len(data.train) // spec.batch_size
-        self._stacked = self._put(batches.stack(self._host_train[: self._num_full]))
-        short = len(self._train_batches) > self._num_full
-        self._rest = self._train_batches[-1] if short else None
+        self._stacked = self._put(_packed.stack(self._host_train[: self._num_full]))
+        short = len(self._arrays.train) > self._num_full
+        self._rest = self._arrays.train[-1] if short else None
         # Prefixes for max_steps < num_full, made on request and kept (tests only).
         self._prefixes: dict[int, Any] = {self._num_full: self._stacked}
 
@@ -210,15 +196,11 @@ class JaxPaddedRetrieval(JaxRetrieval):
     Gathering with jnp.take, as Keras does, changed nothing.
     """
 
-    def _prepare_train(self, host: list[dict[str, np.ndarray]]) -> list[Any]:
-        return host
-
-    def _step(self, batch: Any) -> Any:
-        return _padded_train_step(self._params, self._acc, batch, self._lr)
+    layout: ClassVar[str] = "rows"
 
 
 class JaxDedupRetrieval(JaxRetrieval):
-    """Native JAX, jitted step on deduplicated batches (impls/_batches.py).
+    """Native JAX, jitted step on deduplicated ("distinct") batches (impls/_packed.py).
 
     Each tower runs once per distinct input row of a batch and the ratings
     gather their rows back; title/genre means are segment sums over the real
@@ -226,9 +208,4 @@ class JaxDedupRetrieval(JaxRetrieval):
     summation order: an algorithmic shortcut any framework could use.
     """
 
-    def _prepare_train(self, host: list[dict[str, np.ndarray]]) -> list[Any]:
-        # Host-side preparation, once, here: full batches padded to one shape for jit.
-        return batches.prepare_all(host, self.spec.batch_size)
-
-    def _step(self, batch: Any) -> Any:
-        return _dedup_train_step(self._params, self._acc, batch, self._lr)
+    layout: ClassVar[str] = "distinct"

@@ -2,26 +2,20 @@
 
 Params are keyed by the neutral weight names (bench.weights), so export and
 import are plain dict copies. Every function here is pure and traced by jit.
-Training batches come in three layouts, each with its loss: packed
-(impls/_packed.py, the native implementation), padded (the Keras model's
-layout) and deduplicated (impls/_batches.py). Inference takes padded inputs.
+The towers take the Keras model's padded rows (inference, and `jax-padded`'s
+training) or packed batches (impls/_packed.py); `loss_fn` takes every
+training layout there.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 import jax
 import jax.numpy as jnp
 
-from impls._shared import (
-    ADAGRAD_EPSILON,
-    CANDIDATE_EMBEDDINGS,
-    MASKED_FEATURES,
-    QUERY_EMBEDDINGS,
-    dense_names,
-)
+from bench.weights import CANDIDATE_EMBEDDINGS, QUERY_EMBEDDINGS, dense_names
+from impls._shared import ADAGRAD_EPSILON, MASKED_FEATURES
 
 Params = dict[str, jax.Array]
 Batch = Mapping[str, jax.Array]
@@ -41,14 +35,25 @@ def masked_mean(table: jax.Array, ids: jax.Array) -> jax.Array:
     return jnp.sum(table[ids] * mask, axis=1) / jnp.sum(mask, axis=1)  # (B, D)
 
 
-def bag_mean(table: jax.Array, bag: Mapping[str, jax.Array]) -> jax.Array:
-    """masked_mean from a compact bag (impls/_batches.py): ids, segment, weight, count."""
-    embedded = table[bag["ids"]] * bag["weight"][:, None]  # (N, D); padding entries weigh 0
-    rows = bag["count"].shape[0]
-    summed = jax.ops.segment_sum(
-        embedded, bag["segment"], num_segments=rows, indices_are_sorted=True
-    )
-    return summed / bag["count"][:, None]  # (U, D)
+def segment_mean(entries: jax.Array, segment: jax.Array, count: jax.Array) -> jax.Array:
+    """(S, D) mean of each segment's entries (impls/_packed.py): sorted segment sum / count.
+
+    S = len(count); entries of segment S, the spare one padding fills, are summed apart
+    and dropped.
+    """
+    sums = jax.ops.segment_sum(
+        entries, segment, num_segments=count.shape[0] + 1, indices_are_sorted=True
+    )[:-1]
+    return sums / count[:, None]  # sum(x * mask) / sum(mask)
+
+
+def stacked_table(params: Mapping[str, jax.Array], tables: Mapping[str, str]) -> jax.Array:
+    """The tower's embedding tables as one, in concatenation order (impls/_packed.py).
+
+    Stacked inside the step, so params keep the neutral layout; the stacking
+    costs about 2% of a depth-1 step and its gradient is a slice.
+    """
+    return jnp.concatenate([params[name] for name in tables.values()])
 
 
 def dense_stack(params: Mapping[str, jax.Array], tower: str, x: jax.Array) -> jax.Array:
@@ -62,24 +67,42 @@ def dense_stack(params: Mapping[str, jax.Array], tower: str, x: jax.Array) -> ja
     return x
 
 
-def query_tower(params: Mapping[str, jax.Array], batch: Batch) -> jax.Array:
-    """(B, out) query embeddings: five embeddings concatenated, then the dense stack."""
+def query_inputs(params: Mapping[str, jax.Array], batch: Batch) -> jax.Array:
+    """(R, 5*D) query tower input: one gather if packed, else a lookup per feature."""
+    if "query_ids" in batch:
+        ids = batch["query_ids"]  # (R, 5)
+        return stacked_table(params, QUERY_EMBEDDINGS)[ids].reshape(ids.shape[0], -1)
     parts = [params[name][batch[feature]] for feature, name in QUERY_EMBEDDINGS.items()]
-    return dense_stack(params, "query", jnp.concatenate(parts, axis=1))
+    return jnp.concatenate(parts, axis=1)
 
 
-def candidate_tower(params: Mapping[str, jax.Array], batch: Mapping[str, Any]) -> jax.Array:
-    """(B, out) candidate embeddings: id embedding, masked-mean title and genres, dense stack."""
+def candidate_inputs(params: Mapping[str, jax.Array], batch: Batch) -> jax.Array:
+    """(R, 3*D) candidate tower input: id embedding, title and genre means, concatenated.
+
+    Packed: one gather and one segment mean; rows: a lookup per feature, the
+    masked means as Keras computes them.
+    """
+    if "candidate_ids" in batch:
+        entries = stacked_table(params, CANDIDATE_EMBEDDINGS)[batch["candidate_ids"]]  # (E, D)
+        means = segment_mean(entries, batch["segment"], batch["count"])  # (R * 3, D)
+        return means.reshape(batch["count"].shape[0] // len(CANDIDATE_EMBEDDINGS), -1)
     parts = []
     for feature, name in CANDIDATE_EMBEDDINGS.items():
-        value = batch[feature]
-        if isinstance(value, Mapping):  # a compact bag (training batches)
-            parts.append(bag_mean(params[name], value))
-        elif feature in MASKED_FEATURES:
-            parts.append(masked_mean(params[name], value))
+        if feature in MASKED_FEATURES:
+            parts.append(masked_mean(params[name], batch[feature]))
         else:
             parts.append(params[name][batch[feature]])
-    return dense_stack(params, "candidate", jnp.concatenate(parts, axis=1))
+    return jnp.concatenate(parts, axis=1)
+
+
+def query_tower(params: Mapping[str, jax.Array], batch: Batch) -> jax.Array:
+    """(R, out) query embeddings: the five embeddings concatenated, then the dense stack."""
+    return dense_stack(params, "query", query_inputs(params, batch))
+
+
+def candidate_tower(params: Mapping[str, jax.Array], batch: Batch) -> jax.Array:
+    """(R, out) candidate embeddings: the tower's inputs, then the dense stack."""
+    return dense_stack(params, "candidate", candidate_inputs(params, batch))
 
 
 def mse(query: jax.Array, candidate: jax.Array, label: jax.Array) -> jax.Array:
@@ -88,42 +111,15 @@ def mse(query: jax.Array, candidate: jax.Array, label: jax.Array) -> jax.Array:
 
 
 def loss_fn(params: Mapping[str, jax.Array], batch: Batch) -> jax.Array:
-    """The loss on a padded row-wise batch, one lookup per feature (the Keras model's layout)."""
-    return mse(query_tower(params, batch), candidate_tower(params, batch), batch["label"])
+    """The training loss on a batch in any layout of impls/_packed.py.
 
-
-def stacked_table(params: Mapping[str, jax.Array], tables: Mapping[str, str]) -> jax.Array:
-    """The tower's embedding tables as one, in concatenation order (impls/_packed.py)."""
-    return jnp.concatenate([params[name] for name in tables.values()])
-
-
-def packed_loss_fn(params: Mapping[str, jax.Array], batch: Batch) -> jax.Array:
-    """loss_fn on a table-batched batch (impls/_packed.py): one gather per tower.
-
-    The tables are stacked inside the step, so params keep the neutral layout;
-    the stacking costs about 2% of a depth-1 step and its gradient is a slice.
+    "distinct" batches ran each tower once per distinct row: each rating
+    gathers its rows back, with the same value and gradients.
     """
-    rows = batch["label"].shape[0]
-    blocks = len(CANDIDATE_EMBEDDINGS)
-    query_in = stacked_table(params, QUERY_EMBEDDINGS)[batch["query_ids"]].reshape(rows, -1)
-    entries = stacked_table(params, CANDIDATE_EMBEDDINGS)[batch["candidate_ids"]]  # (E, D)
-    sums = jax.ops.segment_sum(  # one spare segment takes the padding entries
-        entries, batch["segment"], num_segments=rows * blocks + 1, indices_are_sorted=True
-    )[:-1]
-    cand_in = (sums / batch["count"][:, None]).reshape(rows, -1)  # sum(x * mask) / sum(mask)
-    query = dense_stack(params, "query", query_in)
-    return mse(query, dense_stack(params, "candidate", cand_in), batch["label"])
-
-
-def dedup_loss_fn(params: Mapping[str, jax.Array], batch: Mapping[str, Any]) -> jax.Array:
-    """loss_fn on a batch whose towers' distinct rows are apart (impls/_batches.py).
-
-    Each tower runs once per distinct input row; the rating's embeddings are
-    gathered back by index. Same value and gradients as loss_fn.
-    """
-    query = query_tower(params, batch["query"])[batch["query_index"]]  # (B, out)
-    cand = candidate_tower(params, batch["candidate"])[batch["candidate_index"]]  # (B, out)
-    return mse(query, cand, batch["label"])
+    query, candidate = query_tower(params, batch), candidate_tower(params, batch)
+    if "query_index" in batch:
+        query, candidate = query[batch["query_index"]], candidate[batch["candidate_index"]]
+    return mse(query, candidate, batch["label"])
 
 
 def adagrad_update(
@@ -141,29 +137,8 @@ def adagrad_update(
 def train_step(
     params: Params, accumulators: Params, batch: Batch, learning_rate: float
 ) -> tuple[Params, Params, jax.Array]:
-    """One Adagrad step on one packed batch; the new state and the loss before the update."""
-    return _step(packed_loss_fn, params, accumulators, batch, learning_rate)
-
-
-def padded_train_step(
-    params: Params, accumulators: Params, batch: Batch, learning_rate: float
-) -> tuple[Params, Params, jax.Array]:
-    """train_step on a padded row-wise batch, through loss_fn (the Keras model's layout)."""
-    return _step(loss_fn, params, accumulators, batch, learning_rate)
-
-
-def dedup_train_step(
-    params: Params, accumulators: Params, batch: Batch, learning_rate: float
-) -> tuple[Params, Params, jax.Array]:
-    """train_step on a deduplicated batch (impls/_batches.py), through dedup_loss_fn."""
-    return _step(dedup_loss_fn, params, accumulators, batch, learning_rate)
-
-
-def _step(
-    loss: Any, params: Params, accumulators: Params, batch: Batch, learning_rate: float
-) -> tuple[Params, Params, jax.Array]:
-    """value_and_grad of `loss`, then the Adagrad update."""
-    value, grads = jax.value_and_grad(loss)(params, batch)
+    """One Adagrad step on one batch; the new state and the loss before the update."""
+    value, grads = jax.value_and_grad(loss_fn)(params, batch)
     params, accumulators = adagrad_update(params, accumulators, grads, learning_rate)
     return params, accumulators, value
 
@@ -171,7 +146,7 @@ def _step(
 def scan_epoch(
     params: Params, accumulators: Params, stacked: Batch, learning_rate: float
 ) -> tuple[Params, Params, jax.Array]:
-    """train_step over every packed batch of `stacked` (leading axis = step) in one lax.scan."""
+    """train_step over every batch of `stacked` (leading axis = step) in one lax.scan."""
 
     def body(state: tuple[Params, Params], batch: Batch) -> tuple[tuple[Params, Params], jax.Array]:
         p, a, loss = train_step(state[0], state[1], batch, learning_rate)

@@ -18,8 +18,8 @@ import keras_rs
 from keras import ops
 
 from bench.data.dataset import Vocabulary
-from bench.weights import embedding_rows
-from impls._shared import CANDIDATE_EMBEDDINGS, MASKED_FEATURES, QUERY_EMBEDDINGS
+from bench.weights import CANDIDATE_EMBEDDINGS, QUERY_EMBEDDINGS, dense_names, embedding_rows
+from impls._shared import MASKED_FEATURES
 
 
 def _dense_stack(layer_sizes: tuple[int, ...]) -> keras.Sequential:
@@ -65,8 +65,8 @@ class Tower(keras.Model):
             layer = embedder.layers[0] if feature in MASKED_FEATURES else embedder
             out[weight_name] = layer.embeddings
         for i, dense in enumerate(self.dense_layers.layers):
-            out[f"{tower}/dense_{i}/kernel"] = dense.kernel
-            out[f"{tower}/dense_{i}/bias"] = dense.bias
+            kernel, bias = dense_names(tower, i)
+            out[kernel], out[bias] = dense.kernel, dense.bias
         return out
 
 

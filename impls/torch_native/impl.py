@@ -2,12 +2,13 @@
 `TorchDedupRetrieval` (eager, deduplicated batches).
 
 The first two compute what the Keras model computes, each tower row by row,
-batches = contiguous row-order slices of the train split. `TorchRetrieval`
-takes table-batched inputs (impls/_packed.py: one F.embedding and one
-F.embedding_bag per step, model.packed_loss); `TorchCompiledRetrieval` takes
-the padded inputs Keras takes, one lookup per feature (model.forward).
-`TorchDedupRetrieval` runs the towers once per distinct row with padding
-skipped (impls/_batches.py): less arithmetic, same result up to summation order.
+batches = contiguous row-order slices of the train split. They differ in the
+batch layout (impls/_packed.py) they train on, through one loss
+(model.RetrievalModel.loss): `TorchRetrieval` takes "packed" batches (one
+F.embedding and one F.embedding_bag per step); `TorchCompiledRetrieval` the
+padded "rows" Keras takes, one lookup per feature. `TorchDedupRetrieval`
+takes "distinct" batches, the towers once per distinct row: less arithmetic,
+same result up to summation order.
 
 Same arithmetic, torch's own kernels: the title and genre masked means are
 F.embedding_bag sums divided by the count of real ids, and eager Adagrad runs
@@ -33,7 +34,7 @@ from bench.contract import RetrievalImpl
 from bench.data.dataset import Dataset
 from bench.spec import RunSpec
 from bench.weights import Weights, check_weights, weight_shapes
-from impls import _batches, _packed, _shared
+from impls import _packed, _shared
 from impls.torch_native.model import Batch, RetrievalModel
 
 # See the module docstring: Keras's eps, moved inside the accumulator.
@@ -57,6 +58,8 @@ class TorchRetrieval(RetrievalImpl):
     sync_mechanism: ClassVar[str] = (
         "torch.cuda.synchronize on cuda; none on cpu (eager CPU ops are synchronous)"
     )
+    layout: ClassVar[str] = "packed"  # of the training batches (impls/_packed.py)
+    bags: ClassVar[bool] = True  # packed batches as F.embedding_bag takes them (no padding)
 
     def __init__(self, spec: RunSpec, data: Dataset, weights: Weights) -> None:
         super().__init__(spec, data, weights)
@@ -70,16 +73,8 @@ class TorchRetrieval(RetrievalImpl):
             initial_accumulator_value=_TORCH_INITIAL_ACCUMULATOR, eps=0.0,
             **self._optimizer_options(),
         )
-        bs = spec.batch_size
-        prepared = self._prepare_train(_shared.host_batches(data.train, bs))
-        self._train_batches = [self._tensors(b) for b in prepared]
-        self._test_batches = [self._tensors(b) for b in _shared.host_batches(data.test, bs)]
-        self._splits = {
-            "train": self._tensors(_shared.query_arrays(_shared.split_arrays(data.train))),
-            "test": self._tensors(_shared.query_arrays(_shared.split_arrays(data.test))),
-        }
-        self._candidates = self._tensors(_shared.candidate_arrays(data.candidates))
-        self._candidate_ids = self._tensor(np.asarray(data.candidates["movie_id"]))
+        host = _packed.run_arrays(data, spec.batch_size, self.layout, self.bags)
+        self._arrays = host.map(self._tensors)
         self._k = _shared.effective_k(spec.top_k, data)
         self._step = self._make_step()
         self.import_weights(weights)
@@ -99,23 +94,9 @@ class TorchRetrieval(RetrievalImpl):
         t = torch.from_numpy(np.ascontiguousarray(a))
         return t.to(self._device, dtype=torch.int64 if a.dtype.kind in "iu" else torch.float32)
 
-    def _tensors(self, arrays: Mapping[str, Any]) -> dict[str, Any]:
-        """A (nested) dict of host arrays as device tensors."""
-        return {
-            k: self._tensors(v) if isinstance(v, Mapping) else self._tensor(v)
-            for k, v in arrays.items()
-        }
-
-    def _prepare_train(self, host: list[dict[str, np.ndarray]]) -> list[dict[str, Any]]:
-        """The host training batches as the step takes them: packed, with bag offsets.
-
-        Unpadded: eager torch has no use for one shape across batches.
-        """
-        return [_packed.with_bag_offsets(_packed.pack(b, self.data.vocab)) for b in host]
-
-    def _loss(self, batch: Batch) -> torch.Tensor:
-        """The training loss of one batch (packed: model.packed_loss)."""
-        return self._model.packed_loss(batch)
+    def _tensors(self, arrays: Mapping[str, np.ndarray]) -> dict[str, torch.Tensor]:
+        """A dict of host arrays as device tensors."""
+        return {k: self._tensor(v) for k, v in arrays.items()}
 
     def _make_step(self) -> Any:
         """The training step the epoch loop calls (eager here; compiled in the subclass)."""
@@ -124,7 +105,7 @@ class TorchRetrieval(RetrievalImpl):
     def _train_step(self, batch: Batch) -> torch.Tensor:
         """One Adagrad step; returns the batch loss before the update (detached)."""
         self._opt.zero_grad(set_to_none=True)
-        loss = self._loss(batch)
+        loss = self._model.loss(batch)
         loss.backward()
         self._opt.step()
         return loss.detach()
@@ -133,22 +114,23 @@ class TorchRetrieval(RetrievalImpl):
         steps = _shared.steps_to_run(self.spec, self.data, max_steps)
         self._model.train()
         self.loop_hooks.begin()
-        losses = [self._step(batch) for batch in self._train_batches[:steps]]
+        losses = [self._step(batch) for batch in self._arrays.train[:steps]]
         out = torch.stack(losses).cpu().numpy().astype(np.float64) if losses else np.zeros(0)
         self.loop_hooks.end()
         return out
 
     @torch.no_grad()
     def refresh_candidates(self) -> None:
-        self._cand_emb = self._model.candidate(self._candidates)
+        self._cand_emb = self._model.candidate(self._arrays.candidates)
 
     @torch.no_grad()
     def evaluate(self) -> float:
         hits = torch.zeros((), device=self._device)
         total = torch.zeros((), device=self._device)
-        for batch in self._test_batches:
+        movie_ids = self._arrays.candidates["movie_id"]
+        for batch in self._arrays.test:
             rows = torch.topk(self._model.query(batch) @ self._cand_emb.T, self._k).indices
-            hit = (self._candidate_ids[rows] == batch["movie_id"][:, None]).any(dim=1)
+            hit = (movie_ids[rows] == batch["movie_id"][:, None]).any(dim=1)
             weight = (batch["label"] > 0.9).float()  # the reference's greater(y, 0.9)
             hits += (hit.float() * weight).sum()
             total += weight.sum()
@@ -156,11 +138,11 @@ class TorchRetrieval(RetrievalImpl):
 
     @torch.no_grad()
     def candidate_embeddings(self) -> np.ndarray:
-        return self._model.candidate(self._candidates).cpu().numpy().astype(np.float32)
+        return self._model.candidate(self._arrays.candidates).cpu().numpy().astype(np.float32)
 
     @torch.no_grad()
     def query_embeddings(self, split: Literal["train", "test"]) -> np.ndarray:
-        return self._model.query(self._splits[split]).cpu().numpy().astype(np.float32)
+        return self._model.query(self._arrays.queries[split]).cpu().numpy().astype(np.float32)
 
     def to_device(self, queries: np.ndarray) -> Any:
         return self._tensor(np.asarray(queries, dtype=np.float32))
@@ -216,15 +198,10 @@ class TorchCompiledRetrieval(TorchRetrieval):
     instead of a dynamic-shape one.
     """
 
+    layout: ClassVar[str] = "rows"  # static shapes for the compiled step
+
     def _make_step(self) -> Any:
         return torch.compile(self._train_step, dynamic=False)
-
-    def _prepare_train(self, host: list[dict[str, np.ndarray]]) -> list[dict[str, Any]]:
-        """Row-wise, unchanged: static shapes for the compiled step."""
-        return host
-
-    def _loss(self, batch: Batch) -> torch.Tensor:
-        return self._model(batch)
 
     def _optimizer_options(self) -> dict[str, Any]:
         """Inductor compiles the default (unfused) update into its own kernels."""
@@ -232,17 +209,13 @@ class TorchCompiledRetrieval(TorchRetrieval):
 
 
 class TorchDedupRetrieval(TorchRetrieval):
-    """Native PyTorch, eager, on deduplicated batches (impls/_batches.py).
+    """Native PyTorch, eager, on deduplicated ("distinct") batches (impls/_packed.py).
 
     Each tower runs once per distinct input row of a batch and the ratings
-    gather their rows back; title/genre means are index_add sums over the real
-    ids only (padding skipped). Less arithmetic, same result up to float
-    summation order: an algorithmic shortcut any framework could use.
+    gather their rows back; title/genre means are index_add sums over the
+    real ids only (padding skipped). Less arithmetic, same result up to
+    float summation order: an algorithmic shortcut any framework could use.
     """
 
-    def _prepare_train(self, host: list[dict[str, np.ndarray]]) -> list[dict[str, Any]]:
-        # Host-side preparation, once, here (padding to one shape is for jit; harmless here).
-        return _batches.prepare_all(host, self.spec.batch_size)
-
-    def _loss(self, batch: Batch) -> torch.Tensor:
-        return self._model.dedup_loss(batch)
+    layout: ClassVar[str] = "distinct"
+    bags: ClassVar[bool] = False  # see model.RetrievalModel.segment_sums

@@ -1,4 +1,9 @@
-"""The deep retrieval model as torch.nn modules, with the neutral-layout weight mapping."""
+"""The deep retrieval model as torch.nn modules, with the neutral-layout weight mapping.
+
+The towers take the Keras model's padded rows (inference, and
+`torch-compile`'s training); `RetrievalModel.loss`, the training loss, takes
+every training layout of impls/_packed.py.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +15,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from bench.data.dataset import Vocabulary
-from bench.weights import embedding_rows, tower_input_dims
-from impls._shared import CANDIDATE_EMBEDDINGS, MASKED_FEATURES, QUERY_EMBEDDINGS
+from bench.weights import (
+    CANDIDATE_EMBEDDINGS,
+    QUERY_EMBEDDINGS,
+    dense_names,
+    embedding_rows,
+    tower_input_dims,
+)
+from impls._shared import MASKED_FEATURES
 
 Batch = Mapping[str, torch.Tensor]
 
@@ -19,14 +30,6 @@ Batch = Mapping[str, torch.Tensor]
 def _module_name(weight_name: str) -> str:
     """"query/user_embedding" -> "user_embedding" (the attribute inside the tower)."""
     return weight_name.split("/", 1)[1]
-
-
-def bag_mean(embedding: nn.Embedding, bag: Mapping[str, torch.Tensor]) -> torch.Tensor:
-    """masked_mean from a compact bag (impls/_batches.py): ids, segment, weight, count."""
-    embedded = embedding(bag["ids"]) * bag["weight"].unsqueeze(-1)  # (N, D); padding weighs 0
-    rows = bag["count"].shape[0]
-    summed = embedded.new_zeros((rows, embedded.shape[1])).index_add(0, bag["segment"], embedded)
-    return summed / bag["count"].unsqueeze(-1)  # (U, D)
 
 
 def masked_mean(embedding: nn.Embedding, ids: torch.Tensor) -> torch.Tensor:
@@ -81,18 +84,15 @@ class Tower(nn.Module):
         parts = []
         for feature, weight_name in self.features.items():
             embedding = self._embedding(weight_name)
-            value = batch[feature]
-            if isinstance(value, Mapping):  # a compact bag (training batches)
-                parts.append(bag_mean(embedding, value))
-            elif feature in MASKED_FEATURES:
-                parts.append(masked_mean(embedding, value))
+            if feature in MASKED_FEATURES:
+                parts.append(masked_mean(embedding, batch[feature]))
             else:
-                parts.append(embedding(value))
+                parts.append(embedding(batch[feature]))
         return self.dense_forward(torch.cat(parts, dim=1))
 
 
 class RetrievalModel(nn.Module):
-    """Query and candidate towers; `forward` is the training loss."""
+    """Query and candidate towers; `loss` is the training loss."""
 
     def __init__(self, vocab: Vocabulary, layer_sizes: tuple[int, ...], embedding_dim: int) -> None:
         super().__init__()
@@ -103,41 +103,57 @@ class RetrievalModel(nn.Module):
             CANDIDATE_EMBEDDINGS, rows, dims["candidate"], layer_sizes, embedding_dim
         )
 
-    def forward(self, batch: Mapping[str, Any]) -> torch.Tensor:
-        """MSE between dot(query, candidate) and the label, averaged over the batch.
+    def loss(self, batch: Batch) -> torch.Tensor:
+        """The training loss, MSE between dot(query, candidate) and the label, batch mean.
 
-        Row-wise, as the Keras model: both towers on every rating's padded inputs.
+        On a batch in any layout of impls/_packed.py: "rows" as the Keras model
+        (both towers on every rating's padded inputs), "packed" with one lookup
+        per tower, "distinct" packed over each tower's distinct rows, whose
+        towers' outputs each rating gathers back (same value and gradients).
         """
-        return mse(self.query(batch), self.candidate(batch), batch["label"])
-
-    def packed_loss(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        """forward's loss from a table-batched batch with bag offsets (impls/_packed.py).
-
-        One lookup per tower: the query tables stacked, gathered and reshaped
-        to the concatenation; the candidate's movie, title and genre ids as
-        one F.embedding_bag over the stacked candidate tables, a bag per row
-        and feature, divided by the real-id count (an empty bag stays 0/0 =
-        NaN, as in Keras). Same arithmetic as forward; the stacking's gradient
-        is a slice back into each nn.Embedding.
-        """
-        rows = batch["label"].shape[0]
-        query_in = F.embedding(batch["query_ids"], self.query.stacked_table()).reshape(rows, -1)
-        sums = F.embedding_bag(
-            batch["candidate_ids"], self.candidate.stacked_table(), batch["offsets"], mode="sum"
-        )
-        cand_in = (sums / batch["count"].unsqueeze(-1)).reshape(rows, -1)
-        query, cand = self.query.dense_forward(query_in), self.candidate.dense_forward(cand_in)
+        if "query_ids" in batch:
+            query_in, cand_in = self.packed_inputs(batch)
+            query = self.query.dense_forward(query_in)
+            cand = self.candidate.dense_forward(cand_in)
+        else:
+            query, cand = self.query(batch), self.candidate(batch)
+        if "query_index" in batch:
+            query, cand = query[batch["query_index"]], cand[batch["candidate_index"]]
         return mse(query, cand, batch["label"])
 
-    def dedup_loss(self, batch: Mapping[str, Any]) -> torch.Tensor:
-        """forward's loss from a deduplicated batch (impls/_batches.py).
+    def packed_inputs(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """Both towers' inputs from a packed batch (impls/_packed.py): one lookup per tower.
 
-        Each tower runs once per distinct input row and the ratings gather
-        their embeddings back; same value and gradients up to summation order.
+        The query tables stacked, gathered and reshaped to the concatenation;
+        the candidate's movie, title and genre ids summed per segment (a row
+        and feature) over the stacked candidate tables and divided by the
+        real-id count (an empty segment stays 0/0 = NaN, as in Keras). Same
+        arithmetic as the rows' lookups; the stacking's gradient is a slice
+        back into each nn.Embedding.
         """
-        query = self.query(batch["query"])[batch["query_index"]]  # (B, out)
-        cand = self.candidate(batch["candidate"])[batch["candidate_index"]]  # (B, out)
-        return mse(query, cand, batch["label"])
+        query_ids = batch["query_ids"]  # (R, 5)
+        query_in = F.embedding(query_ids, self.query.stacked_table()).reshape(len(query_ids), -1)
+        count = batch["count"]  # (R * 3,)
+        means = self.segment_sums(batch) / count.unsqueeze(-1)
+        return query_in, means.reshape(len(count) // len(CANDIDATE_EMBEDDINGS), -1)
+
+    def segment_sums(self, batch: Batch) -> torch.Tensor:
+        """(S, D) sums of each segment's entries of the stacked candidate table.
+
+        With bag "offsets" (`TorchRetrieval`), one F.embedding_bag, fused
+        forward and backward; else (`TorchDedupRetrieval`) a gather and an
+        index_add into S + 1 rows, the spare one dropped. Both sum a segment
+        in entry order, but embedding_bag's backward adds up a table row's
+        gradients in another order (it sorts the ids first), the gather's in
+        entry order: the -dedup variant keeps the latter, its arithmetic since
+        it was written (embedding_bag moves its weights by ~1e-9).
+        """
+        table = self.candidate.stacked_table()
+        if "offsets" in batch:
+            return F.embedding_bag(batch["candidate_ids"], table, batch["offsets"], mode="sum")
+        entries = F.embedding(batch["candidate_ids"], table)  # (E, D)
+        sums = entries.new_zeros((len(batch["count"]) + 1, entries.shape[1]))
+        return sums.index_add(0, batch["segment"], entries)[:-1]
 
     def neutral_parameters(self) -> dict[str, tuple[torch.Tensor, bool]]:
         """Neutral weight name -> (parameter, transposed): Linear weights are (out, in)."""
@@ -146,7 +162,6 @@ class RetrievalModel(nn.Module):
             for name, emb in tower.embeddings.items():
                 out[f"{tower_name}/{name}"] = (cast(nn.Embedding, emb).weight, False)
             for i, module in enumerate(tower.dense):
-                layer = cast(nn.Linear, module)
-                out[f"{tower_name}/dense_{i}/kernel"] = (layer.weight, True)
-                out[f"{tower_name}/dense_{i}/bias"] = (layer.bias, False)
+                layer, (kernel, bias) = cast(nn.Linear, module), dense_names(tower_name, i)
+                out[kernel], out[bias] = (layer.weight, True), (layer.bias, False)
         return out

@@ -28,11 +28,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from bench.data.dataset import Split
+from bench.weights import CANDIDATE_EMBEDDINGS, QUERY_EMBEDDINGS
 from impls import _shared
 from impls.jax_native import model
 
 Params = dict[str, jax.Array]
-_TABLES = {**_shared.QUERY_EMBEDDINGS, **_shared.CANDIDATE_EMBEDDINGS}  # feature -> table
+_TABLES = {**QUERY_EMBEDDINGS, **CANDIDATE_EMBEDDINGS}  # feature -> table
 
 
 def _loss_from_lookups(
@@ -46,8 +47,8 @@ def _loss_from_lookups(
             return jnp.sum(x * mask, axis=1) / jnp.sum(mask, axis=1)
         return x
 
-    query = jnp.concatenate([part(f) for f in _shared.QUERY_EMBEDDINGS], axis=1)
-    cand = jnp.concatenate([part(f) for f in _shared.CANDIDATE_EMBEDDINGS], axis=1)
+    query = jnp.concatenate([part(f) for f in QUERY_EMBEDDINGS], axis=1)
+    cand = jnp.concatenate([part(f) for f in CANDIDATE_EMBEDDINGS], axis=1)
     scores = jnp.sum(
         model.dense_stack(dense, "query", query) * model.dense_stack(dense, "candidate", cand),
         axis=1,
