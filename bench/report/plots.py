@@ -32,7 +32,8 @@ REFERENCE_SPEC = {"epochs": 30, "batch_size": 1000, "learning_rate": 0.05, "embe
                   "top_k": 100, "dataset": "ml-100k"}
 
 
-def _save(fig: Figure, path: Path) -> None:
+def save_png(fig: Figure, path: Path) -> None:
+    """Write `fig` as a reproducible PNG (fixed DPI, no metadata) and close it."""
     fig.tight_layout()
     fig.savefig(path, dpi=DPI, format="png", metadata={"Software": None})
     plt.close(fig)
@@ -82,7 +83,7 @@ def accuracy_vs_epoch(summaries: dict[str, ImplSummary], title: str,
         ax.plot([30], [ref], marker="*", ms=12, color="black", linestyle="none",
                 label="keras-io reference (30 epochs)")
     ax.legend(fontsize=8)
-    _save(fig, path)
+    save_png(fig, path)
 
 
 def epoch_time(summaries: dict[str, ImplSummary], title: str, path: Path) -> None:
@@ -93,7 +94,7 @@ def epoch_time(summaries: dict[str, ImplSummary], title: str, path: Path) -> Non
             for s in summaries.values()]
     ax.boxplot(data, whis=(0, 100))  # whiskers at min and max: every epoch is shown
     ax.set_xticks(range(1, len(names) + 1), names, rotation=20, fontsize=8)
-    _save(fig, path)
+    save_png(fig, path)
 
 
 def retrieval_latency(summaries: dict[str, ImplSummary], title: str, path: Path) -> None:
@@ -111,7 +112,7 @@ def retrieval_latency(summaries: dict[str, ImplSummary], title: str, path: Path)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.legend(fontsize=7, ncol=2)
-    _save(fig, path)
+    save_png(fig, path)
 
 
 def time_to_accuracy(summaries: dict[str, ImplSummary], title: str, path: Path) -> None:
@@ -123,5 +124,5 @@ def time_to_accuracy(summaries: dict[str, ImplSummary], title: str, path: Path) 
         if xs:
             ax.plot(xs, ys, marker="o", ms=3, color=_color(s.impl), label=s.impl)
     ax.legend(fontsize=8)
-    _save(fig, path)
+    save_png(fig, path)
 

@@ -15,9 +15,9 @@ import matplotlib
 matplotlib.use("Agg")  # no display; before pyplot is imported
 import matplotlib.pyplot as plt  # noqa: E402
 
+from bench.report.plots import save_png  # noqa: E402
 from bench.retrieval.contenders import CONTENDERS  # noqa: E402
 
-DPI = 100
 REFERENCE = "faiss-flat"  # the exact point on the recall-vs-QPS plot
 _CMAP = plt.get_cmap("tab20")
 
@@ -30,12 +30,6 @@ def _color(name: str) -> tuple[float, ...]:
 
 def _ok(recs: list[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     return [r for r in recs if r["status"] == "ok" and r["figures"].get("p50_ms")]
-
-
-def _save(fig: Any, path: Path) -> None:
-    fig.tight_layout()
-    fig.savefig(path, dpi=DPI, format="png", metadata={"Software": None})
-    plt.close(fig)
 
 
 def latency_plot(recs: list[Mapping[str, Any]], dim: int, k: int, path: Path) -> None:
@@ -60,7 +54,7 @@ def latency_plot(recs: list[Mapping[str, Any]], dim: int, k: int, path: Path) ->
                title=f"dim {dim}, k {k}, batch {batch}")
         ax.grid(True, which="both", alpha=0.3)
     axes[0][-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    _save(fig, path)
+    save_png(fig, path)
 
 
 def recall_qps_plot(recs: list[Mapping[str, Any]], dim: int, k: int, path: Path) -> None:
@@ -87,7 +81,7 @@ def recall_qps_plot(recs: list[Mapping[str, Any]], dim: int, k: int, path: Path)
                title=f"N={n:,}, dim {dim}, k {k}, batch {batch}")
         ax.grid(True, which="both", alpha=0.3)
     axes[0][-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    _save(fig, path)
+    save_png(fig, path)
 
 
 def write_plots(recs: list[Mapping[str, Any]], folder: Path,

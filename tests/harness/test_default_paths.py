@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import subprocess
-import sys
-import types
 from pathlib import Path
 
 import pytest
 
 from bench import paths
 from bench.cli import build_parser, main
+from bench.report import files
 from tests.report.records import study, write_study
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,14 +38,12 @@ def test_local_store_is_git_ignored_and_studies_are_not() -> None:
 def test_report_on_a_local_store_includes_its_retrieval_records(tmp_path: Path,
                                                                 monkeypatch) -> None:
     calls: list = []
-    module = types.ModuleType("bench.retrieval.report")
 
     def write_section(records, out_dir: Path, command=None) -> str:
         calls.append((sorted(r["run_id"] for r in records), out_dir))
         return "FAKE SECTION\n"
 
-    module.write_section = write_section  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "bench.retrieval.report", module)
+    monkeypatch.setattr(files, "write_section", write_section)
     local = write_study(tmp_path / "local", study({"keras-jax": [0.3]}))
     write_study(local / "retrieval", [{"run_id": "ret-1", "kind": "retrieval", "status": "ok"}])
     assert main(["report", "--no-plots", "--results", str(local)]) == 0
