@@ -40,10 +40,10 @@ import numpy as np
 
 from bench import envinfo
 from bench.spec import layers_for_depth
+from bench.studies.speed import EpochServer, load_data
 from bench.weights import init_weights, tower_input_dims
 from impls import _packed, _shared
 from impls.jax_native import model
-from bench.studies.speed import EpochServer, load_data
 
 BATCH = 1000
 STEP = "step, packed inputs (jax)"
@@ -87,6 +87,11 @@ def dense_flops(layers: tuple[int, ...], embedding_dim: int) -> int:
             total += 2 * BATCH * width * units
             width = units
     return 3 * total
+
+
+def _step_ms(server: EpochServer, steps: int) -> float:
+    """One steady keras-jax epoch in the child, per step, in ms."""
+    return server.epoch() / steps * 1e3
 
 
 def measure_phases(
@@ -175,7 +180,7 @@ def main(argv: list[str] | None = None) -> None:
         server = EpochServer("keras-jax", depth, args.data, BATCH)
         try:
             phases = measure_phases(args.data, depth, args.rounds,
-                                    {KERAS: lambda s=server: s.epoch() / steps * 1e3})
+                                    {KERAS: partial(_step_ms, server, steps)})
         finally:
             server.close()
         lines += phase_table(phases, args.data, depth, args.rounds)

@@ -25,8 +25,8 @@ from typing import Any
 from bench import registry
 from bench.data.dataset import Dataset
 from bench.spec import RunSpec, layers_for_depth
-from bench.weights import init_weights
 from bench.studies.child_server import ChildServer
+from bench.weights import init_weights
 
 
 def load_data(kind: str) -> Dataset:

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from bench import envinfo
-from bench.errors import UsageError
 from bench.commands.run import device_env, resolve_device
+from bench.errors import UsageError
 
 FAKE_SMI = """#!/bin/sh
 if [ "$1" = "--query-gpu=name,driver_version,memory.total" ]; then

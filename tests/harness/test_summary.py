@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from bench.record import RunRecord, new_run_id
 from bench.run import sweep
 from bench.run.progress import SweepProgress
-from bench.record import RunRecord, new_run_id
 from bench.run.summary import check_warnings, failures, format_table, headline
 
 

@@ -21,8 +21,8 @@ import numpy as np
 
 from bench import registry
 from bench.spec import RunSpec, layers_for_depth
-from bench.weights import init_weights
 from bench.studies.child_server import ChildServer
+from bench.weights import init_weights
 
 QUERIES = 500  # rows of the fixed query block
 K = 100

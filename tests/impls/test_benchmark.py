@@ -20,9 +20,9 @@ import time
 
 import pytest
 
+from bench.studies.speed import EpochServer
 from tests.impls.children import installed_names
 from tests.impls.retrieval_server import QUERIES, K, RetrievalServer
-from bench.studies.speed import EpochServer
 
 
 @pytest.mark.benchmark(group="train_epoch_tiny_depth1")
