@@ -5,7 +5,8 @@ runs `python -m <module> <args>` in a new session: its own process group, so a
 terminal Ctrl-C reaches only the parent, and a timeout or an interrupt kills
 the worker together with any children it started (`kill_group`). Its stdout
 and stderr go to a log file; its results come back as JSON-line events on a
-pipe, the one extra fd it inherits (named by DEEPREC_EVENT_FD). Inside
+pipe, the one extra fd it inherits (named by DEEPREC_EVENT_FD); a server
+(bench/studies/child_server.py) also reads requests on its stdin. Inside
 `interruptible()`, SIGTERM raises KeyboardInterrupt like Ctrl-C, so a parent
 that is killed still kills its workers on the way out.
 
@@ -26,6 +27,7 @@ import signal
 import subprocess
 import sys
 import threading
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import FrameType
@@ -70,23 +72,32 @@ def kill_group(pid: int, sig: int = signal.SIGKILL) -> None:
 
 
 class WorkerProcess:
-    """One worker: `python -m module *args`, started by `watch`, killed with its group.
+    """One worker: `python -m module *args`, in its own process group, killed with it.
+
+    `watch` runs it to the end. Interactively: `start`, then `send` lines to
+    its stdin and read its answers with `next_event`; `close` ends it.
 
     Args:
         module: the worker module (run with `python -m`).
         args: its command-line arguments.
         env: its complete environment (`worker_env`).
         log_path: where its stdout and stderr go.
+        stdin: give it a pipe on stdin (`send`) rather than /dev/null.
     """
 
     def __init__(self, module: str, args: Sequence[str], env: Mapping[str, str],
-                 log_path: Path) -> None:
+                 log_path: Path, stdin: bool = False) -> None:
         self.command = [sys.executable, "-m", module, *args]
         self.env = dict(env)
         self.log_path = log_path
+        self.stdin = subprocess.PIPE if stdin else subprocess.DEVNULL
         self.proc: subprocess.Popen[bytes] | None = None
         self.spawn_ns = 0
+        self.outcome = ""  # EXITED or TIMED_OUT once its events have ended
         self._read_fd = -1
+        self._buffer = b""  # an unfinished line of the event pipe
+        self._pending: deque[Event] = deque()  # events read and not yet returned
+        self._done_ns = 0  # when DONE came
         self._lock = threading.Lock()  # `kill` may come from another thread
         self._killed = False  # once set, the worker never starts (again)
 
@@ -110,20 +121,21 @@ class WorkerProcess:
             on_event: called with every event (a dict with "event") the worker sends.
         """
         try:
-            if not self._start():
+            if not self.start():
                 return EXITED
-            return self._follow(self.spawn_ns + int(timeout_s * 1e9), on_event)
-        except BaseException:
-            self.kill()
-            raise
+            deadline = self.spawn_ns + int(timeout_s * 1e9)
+            while (event := self.next_event(deadline)) is not None:
+                on_event(event)
+            return self.outcome
         finally:
-            if self._read_fd >= 0:
-                os.close(self._read_fd)
-                self._read_fd = -1
+            self.close()
 
-    def _start(self) -> bool:
-        """Popen the worker with SIGINT and SIGTERM held, so an interrupt never orphans it."""
-        self._read_fd, write_fd = os.pipe()  # `watch` closes the read end
+    def start(self) -> bool:
+        """Popen the worker with SIGINT and SIGTERM held, so an interrupt never orphans it.
+
+        False, and nothing started, when it was killed first. `close` must follow.
+        """
+        self._read_fd, write_fd = os.pipe()  # `close` closes the read end
         try:
             with self._lock, signals_deferred(), open(self.log_path, "wb") as log_file:
                 if self._killed:
@@ -133,44 +145,69 @@ class WorkerProcess:
                 env = {**self.env, EVENT_FD_VAR: str(write_fd), "PYTHONUNBUFFERED": "1"}
                 self.proc = subprocess.Popen(
                     self.command, env=env,
-                    stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
+                    stdin=self.stdin, stdout=log_file, stderr=subprocess.STDOUT,
                     pass_fds=(write_fd,), start_new_session=True,
                 )
         finally:
             os.close(write_fd)  # only the worker holds the write end: EOF when it exits
         return True
 
-    def _follow(self, deadline: int, on_event: Callable[[Event], None]) -> str:
+    def send(self, line: str) -> None:
+        """Write one line to the worker's stdin (made with stdin=True); BrokenPipeError if gone."""
+        assert self.proc is not None and self.proc.stdin is not None
+        self.proc.stdin.write(line.encode() + b"\n")
+        self.proc.stdin.flush()
+
+    def next_event(self, deadline_ns: int) -> Event | None:
+        """The worker's next event, waiting until `deadline_ns` at most; None once they end.
+
+        They end when it exits (`outcome` EXITED) or is killed at the deadline
+        (TIMED_OUT; EXITED if it had sent DONE, after which it has EXIT_GRACE_S).
+        """
+        while not self._pending and not self.outcome:
+            self._read(deadline_ns)
+        return self._pending.popleft() if self._pending else None
+
+    def _read(self, deadline_ns: int) -> None:
+        """Wait a poll for the worker: take what it sent, or set `outcome` once it has ended."""
         assert self.proc is not None
-        buffer, done = b"", False
-        while True:
-            remaining = (deadline - now_ns()) / 1e9
-            if remaining <= 0:
-                self.kill()
-                _relay(buffer + self._drain(), on_event)  # what it sent before it died
-                return EXITED if done else TIMED_OUT
-            ready, _, _ = select.select([self._read_fd], [], [], min(remaining, POLL_S))
-            chunk = os.read(self._read_fd, 65536) if ready else b""
-            buffer, names = _relay(buffer + chunk, on_event)
-            if not done and DONE in names:
-                done = True  # the result is complete: only teardown is left
-                deadline = min(deadline, now_ns() + int(EXIT_GRACE_S * 1e9))
-            # EOF, or a quiet poll: has the worker exited? (Its children may
-            # still hold the pipe open after it is gone.)
-            if (ready and not chunk) or (not ready and self.proc.poll() is not None):
-                try:
-                    self.proc.wait(timeout=max(0.0, remaining))
-                except subprocess.TimeoutExpired:
-                    continue
+        if self._done_ns:  # the result is complete: only teardown is left
+            deadline_ns = min(deadline_ns, self._done_ns + int(EXIT_GRACE_S * 1e9))
+        remaining = (deadline_ns - now_ns()) / 1e9
+        if remaining <= 0:
+            self.kill()
+            self._take(self._drain())  # what it sent before it died
+            self.outcome = EXITED if self._done_ns else TIMED_OUT
+            return
+        ready, _, _ = select.select([self._read_fd], [], [], min(remaining, POLL_S))
+        chunk = os.read(self._read_fd, 65536) if ready else b""
+        self._take(chunk)
+        # EOF, or a quiet poll: has the worker exited? (Its children may
+        # still hold the pipe open after it is gone.)
+        if (ready and not chunk) or (not ready and self.proc.poll() is not None):
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=max(0.0, remaining))
                 self.kill()  # leftovers: children the worker started
-                return EXITED
+                self.outcome = EXITED
+
+    def _take(self, chunk: bytes) -> None:
+        """Queue every whole JSON-line event in what was read; note when DONE came."""
+        *lines, self._buffer = (self._buffer + chunk).split(b"\n")
+        for line in lines:
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(event, dict) and "event" in event:
+                self._pending.append(event)
+                if event["event"] == DONE and not self._done_ns:
+                    self._done_ns = now_ns()
 
     def _drain(self) -> bytes:
-        """What the killed worker wrote and `_follow` has not read yet."""
+        """What the killed worker wrote and `_read` has not read yet."""
         data = b""
         while select.select([self._read_fd], [], [], 0)[0]:
-            chunk = os.read(self._read_fd, 65536)
-            if not chunk:
+            if not (chunk := os.read(self._read_fd, 65536)):
                 break
             data += chunk
         return data
@@ -188,6 +225,17 @@ class WorkerProcess:
             kill_group(self.proc.pid)  # ignored SIGTERM, or its children
         self.proc.wait()
 
+    def close(self) -> None:
+        """Kill the worker's group and close the parent's pipes: no more events, no input."""
+        self.kill()
+        self.outcome = self.outcome or EXITED
+        if self._read_fd >= 0:
+            os.close(self._read_fd)
+            self._read_fd = -1
+        if self.proc is not None and self.proc.stdin is not None:
+            with contextlib.suppress(OSError):
+                self.proc.stdin.close()
+
     def log_tail(self, limit: int = 16384) -> str:
         """The last `limit` bytes of the worker's log, decoded."""
         try:
@@ -197,21 +245,6 @@ class WorkerProcess:
                 return f.read().decode(errors="replace").strip()
         except OSError:
             return ""
-
-
-def _relay(buffer: bytes, on_event: Callable[[Event], None]) -> tuple[bytes, list[str]]:
-    """Pass on every whole JSON line in `buffer`; return the unfinished rest and event names."""
-    *lines, rest = buffer.split(b"\n")
-    names = []
-    for line in lines:
-        try:
-            event = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(event, dict) and "event" in event:
-            on_event(event)
-            names.append(str(event["event"]))
-    return rest, names
 
 
 @contextlib.contextmanager

@@ -8,9 +8,10 @@ module prints the ratios the issue asks for:
 
     python -m bench.studies.speed [--data standin|ml-100k|tiny] [--rounds 5] [--impl a,b]
 
-Child side (`python -m bench.studies.speed --serve`): the loop, plus for Keras
-the time to iterate one epoch of its fit input as Keras does (the feeding
-cost, measured without training).
+Child side (`python -m bench.studies.speed --serve`, through
+bench.studies.child_server.serve): answers `epoch`, and `feed`: for Keras the
+time to iterate one epoch of its fit input as Keras does (the feeding cost,
+measured without training).
 """
 
 from __future__ import annotations
@@ -18,14 +19,15 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import time
+from functools import partial
 from typing import Any
 
 from bench import registry
 from bench.data.dataset import Dataset
+from bench.process import interruptible
 from bench.spec import RunSpec, layers_for_depth
-from bench.studies.child_server import ChildServer
+from bench.studies.child_server import Answer, ChildServer, Handlers, serve
 from bench.weights import init_weights
 
 
@@ -119,9 +121,8 @@ def _keras_feed_seconds(impl: Any) -> float:
     return time.perf_counter() - start
 
 
-def serve(args: argparse.Namespace) -> None:
-    """Build, warm up, then answer `epoch` / `feed` / `quit` lines on stdin with JSON lines."""
-    out, sys.stdout = sys.stdout, sys.stderr  # the protocol owns stdout; stray prints go to stderr
+def _build(args: argparse.Namespace) -> tuple[Answer, Handlers]:
+    """Build and warm up the implementation; its info, and the `epoch` and `feed` requests."""
     entry = registry.get(args.impl)
     data = load_data(args.data)
     spec = RunSpec(impl=args.impl, layer_sizes=layers_for_depth(args.depth),
@@ -130,20 +131,18 @@ def serve(args: argparse.Namespace) -> None:
     for _ in range(2):  # compile, and trace the short last batch
         impl.train_epoch()
         impl.synchronize()
-    print(json.dumps({"ready": True, "versions": impl.versions()}), file=out, flush=True)
-    for line in sys.stdin:
-        command = line.strip()
-        if command == "quit":
-            print(json.dumps({"bye": True}), file=out, flush=True)
-            return
-        if command == "epoch":
-            start = time.perf_counter()
-            impl.train_epoch()
-            impl.synchronize()
-            print(json.dumps({"seconds": time.perf_counter() - start}), file=out, flush=True)
-        elif command == "feed":
-            seconds = _keras_feed_seconds(impl) if entry.target.startswith("impls.keras") else None
-            print(json.dumps({"seconds": seconds}), file=out, flush=True)
+
+    def epoch() -> Answer:
+        start = time.perf_counter()
+        impl.train_epoch()
+        impl.synchronize()
+        return {"seconds": time.perf_counter() - start}
+
+    def feed() -> Answer:
+        keras = entry.target.startswith("impls.keras")
+        return {"seconds": _keras_feed_seconds(impl) if keras else None}
+
+    return {"ready": True, "versions": impl.versions()}, {"epoch": epoch, "feed": feed}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -157,13 +156,13 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     if args.serve:
         args.depth = int(args.depth)
-        serve(args)
-        return
+        serve(partial(_build, args))
     results = []
-    for depth in (int(d) for d in args.depth.split(",")):
-        for r in measure(args.impl.split(","), depth, args.data, args.rounds):
-            results.append(r)
-            print(json.dumps(r), flush=True)
+    with interruptible():  # SIGTERM too closes the children on the way out
+        for depth in (int(d) for d in args.depth.split(",")):
+            for r in measure(args.impl.split(","), depth, args.data, args.rounds):
+                results.append(r)
+                print(json.dumps(r), flush=True)
     print_ratios(results)
 
 

@@ -5,23 +5,22 @@ Parent side (imports no framework): `RetrievalServer` starts
 implementation on tests.harness.fake_data.medium (400 candidates, so top-100
 is a real selection), refreshes its candidates, converts one fixed block of
 query embeddings to the device (outside any timing) and warms `retrieve` up
-(compilation). Then each `retrieve` line on stdin runs impl.retrieve on that
-block and synchronises on the result, answering with a JSON line. `ping`
-answers at once: the pipe round trip every request carries.
+(compilation). Then each `retrieve` request runs impl.retrieve on that block
+and synchronises on the result, answering with its seconds. `ping` answers at
+once: the round trip every request carries (stdin, then the event pipe).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 import time
+from functools import partial
 
 import numpy as np
 
 from bench import registry
 from bench.spec import RunSpec, layers_for_depth
-from bench.studies.child_server import ChildServer
+from bench.studies.child_server import Answer, ChildServer, Handlers, serve
 from bench.weights import init_weights
 
 QUERIES = 500  # rows of the fixed query block
@@ -45,11 +44,10 @@ class RetrievalServer(ChildServer):
         self.ask("ping")
 
 
-def serve(name: str, depth: int) -> None:
-    """Build, load the query block, warm up; then answer `retrieve` / `ping` / `quit` lines."""
+def _build(name: str, depth: int) -> tuple[Answer, Handlers]:
+    """Build, load the query block, warm up; the info, and the `retrieve` and `ping` requests."""
     from tests.harness.fake_data import medium
 
-    out, sys.stdout = sys.stdout, sys.stderr  # the protocol owns stdout; stray prints go to stderr
     data = medium()
     spec = RunSpec(impl=name, layer_sizes=layers_for_depth(depth), top_k=K, device="cpu")
     impl = registry.get(name).load()(spec, data, init_weights(data.vocab, spec.layer_sizes, 32, 0))
@@ -61,18 +59,13 @@ def serve(name: str, depth: int) -> None:
     top = impl.to_numpy(impl.retrieve(queries, K))
     info = {"ready": True, "versions": impl.versions(), "queries": QUERIES, "k": K,
             "candidates": len(impl.candidate_embeddings()), "result_shape": list(top.shape)}
-    print(json.dumps(info), file=out, flush=True)
-    for line in sys.stdin:
-        command = line.strip()
-        if command == "quit":
-            print(json.dumps({"bye": True}), file=out, flush=True)
-            return
-        if command == "ping":
-            print(json.dumps({}), file=out, flush=True)
-        elif command == "retrieve":
-            start = time.perf_counter()
-            impl.synchronize(impl.retrieve(queries, K))
-            print(json.dumps({"seconds": time.perf_counter() - start}), file=out, flush=True)
+
+    def retrieve() -> Answer:
+        start = time.perf_counter()
+        impl.synchronize(impl.retrieve(queries, K))
+        return {"seconds": time.perf_counter() - start}
+
+    return info, {"retrieve": retrieve, "ping": lambda: {}}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -80,7 +73,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--impl", required=True)
     p.add_argument("--depth", type=int, default=1)
     args = p.parse_args(argv)
-    serve(args.impl, args.depth)
+    serve(partial(_build, args.impl, args.depth))
 
 
 if __name__ == "__main__":

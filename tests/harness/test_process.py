@@ -1,0 +1,87 @@
+"""bench.process's interactive mode and ChildServer on a child without a framework."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from bench.process import DONE, EXITED, TIMED_OUT, WorkerProcess, worker_env
+from bench.studies.child_server import QUIT, REPLY, ChildServer
+from bench.timing import now_ns
+
+CHILD = "tests.harness.echo_child"
+
+
+def _alive(pid: int) -> bool:
+    """True while `pid` runs (a zombie waiting for its reaper counts as gone)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
+def _gone(pid: int) -> bool:
+    """True once `pid` has stopped running, within a few seconds (a signal is not instant)."""
+    deadline = _soon(5)
+    while _alive(pid) and now_ns() < deadline:
+        time.sleep(0.05)
+    return not _alive(pid)
+
+
+def _soon(seconds: float = 10.0) -> int:
+    return now_ns() + int(seconds * 1e9)
+
+
+def test_requests_on_stdin_answers_as_events(tmp_path: Path) -> None:
+    proc = WorkerProcess(CHILD, [], worker_env(), tmp_path / "child.log", stdin=True)
+    try:
+        assert proc.start()
+        ready = proc.next_event(_soon())
+        assert ready is not None and ready["event"] == REPLY and ready["ready"] is True
+        proc.send("ping")
+        assert proc.next_event(_soon()) == {"event": REPLY}
+        proc.send(QUIT)
+        last = proc.next_event(_soon())
+        assert last is not None and last["event"] == DONE
+        assert proc.next_event(_soon()) is None
+        assert (proc.outcome, proc.returncode) == (EXITED, 0)
+    finally:
+        proc.close()
+    assert "frameworks print to stdout freely" in proc.log_tail()
+
+
+def test_next_event_past_its_deadline_kills_the_child(tmp_path: Path) -> None:
+    proc = WorkerProcess(CHILD, [], worker_env(), tmp_path / "child.log", stdin=True)
+    try:
+        proc.start()
+        assert proc.next_event(_soon()) is not None
+        proc.send("hang")
+        assert proc.next_event(_soon(0.5)) is None
+        assert proc.outcome == TIMED_OUT and proc.returncode is not None
+    finally:
+        proc.close()
+
+
+def test_child_server_close_kills_the_group() -> None:
+    with ChildServer("jax", CHILD, []) as server:  # "jax": any registry name, for its env
+        assert server.ask("ping") == {}
+        grandchild = int(server.ask("spawn")["pid"])
+        assert _alive(server.info["pid"]) and _alive(grandchild)
+    assert _gone(server.info["pid"]) and _gone(grandchild)
+
+
+def test_child_server_failure_kills_the_child_and_says_why(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where the child logs go
+    server = ChildServer("jax", CHILD, [], timeout_s=0.5)
+    with pytest.raises(RuntimeError, match="timed out"):
+        server.ask("hang")
+    assert _gone(server.info["pid"])
+    server.close()  # a second close does nothing
+    with ChildServer("jax", CHILD, []) as server, pytest.raises(RuntimeError, match="KeyError"):
+        server.ask("no such request")
+    assert not list(tmp_path.iterdir())  # every log removed
