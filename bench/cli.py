@@ -16,7 +16,7 @@ from types import ModuleType
 
 from bench.commands import data, parity, report, retrieval, run
 from bench.commands import list as list_command  # `list` would shadow the builtin
-from bench.errors import EXIT_USAGE, UsageError
+from bench.errors import EXIT_INTERRUPTED, EXIT_USAGE, UsageError
 
 # Every sub-command module, in the order `--help` lists them.
 _COMMANDS: tuple[ModuleType, ...] = (data, list_command, run, report, retrieval, parity)
@@ -47,3 +47,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except KeyboardInterrupt:  # a command that records its own interruption returns 130 itself
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED

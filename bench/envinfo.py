@@ -19,6 +19,8 @@ from typing import Any
 
 import psutil
 
+from bench.errors import UsageError
+
 # Distributions whose versions every record carries (where installed).
 PACKAGES: tuple[str, ...] = (
     "numpy",
@@ -141,3 +143,22 @@ def capture(worker_env: dict[str, str] | None = None) -> dict[str, Any]:
         "cuda_version": gpu["cuda_version"],
         "worker_env": {k: env[k] for k in WORKER_ENV_KEYS if k in env},
     }
+
+
+def resolve_device(device: str) -> str:
+    """auto -> gpu when nvidia-smi sees one, else cpu; gpu without one is a UsageError."""
+    gpu = has_gpu()
+    if device == "gpu" and not gpu:
+        raise UsageError("--device gpu: no GPU found (nvidia-smi lists none); use --device cpu")
+    if device == "auto":
+        return "gpu" if gpu else "cpu"
+    return device
+
+
+def device_env(device: str) -> dict[str, str]:
+    """Worker variables that pin every framework to `device` (cpu or gpu)."""
+    if device == "cpu":
+        # Hides GPUs from torch and TensorFlow; JAX would otherwise still try CUDA.
+        return {"CUDA_VISIBLE_DEVICES": "", "JAX_PLATFORMS": "cpu"}
+    # JAX errors out instead of silently falling back to the CPU.
+    return {"JAX_PLATFORMS": "cuda"}

@@ -10,3 +10,4 @@ class UsageError(Exception):
 
 
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130  # the shell's code for SIGINT (SIGTERM is handled the same way)

@@ -105,6 +105,7 @@ _DEDUP = (
     "summation order; any framework could do this"
 )
 
+
 def _native(name: str, framework: str, cls: str, description: str) -> ImplEntry:
     """A native implementation: impls/<framework>_native, needing only its framework."""
     return ImplEntry(

@@ -73,8 +73,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 def build_plan(args: argparse.Namespace) -> Plan:
     """Validate every flag (nothing written yet) and return the study's Plan."""
-    cands = parse_int_list(args.candidates, "--candidates")
-    ks = tuple(parse_int_list(args.k, "--k"))
+    sizes = {flag: tuple(parse_int_list(text, flag, ranges=False)) for flag, text in (
+        ("--candidates", args.candidates), ("--dim", args.dim), ("--k", args.k),
+        ("--batch", args.batch))}  # sizes: no a-b ranges (1000-1000000 is a typo, not a grid)
+    cands, ks = sizes["--candidates"], sizes["--k"]
     if max(ks) > min(cands):
         raise UsageError(f"--k {max(ks)} exceeds the smallest --candidates {min(cands)}")
     if args.repeats < 1 or args.min_calls < 1:
@@ -86,8 +88,8 @@ def build_plan(args: argparse.Namespace) -> Plan:
     if not chosen:
         raise UsageError("no retrieval contender is installed here")
     check_results_dir(args.results)
-    return Plan(candidates=tuple(sorted(cands)), dims=tuple(parse_int_list(args.dim, "--dim")),
-                ks=ks, batches=tuple(parse_int_list(args.batch, "--batch")),
+    return Plan(candidates=tuple(sorted(cands)), dims=sizes["--dim"], ks=ks,
+                batches=sizes["--batch"],
                 contenders=tuple(chosen), repeats=args.repeats,
                 min_calls=min(args.min_calls, args.repeats), budget_s=args.budget,
                 seed=args.seed, timeout_s=args.timeout, results_dir=args.results)

@@ -25,7 +25,7 @@ from typing import Any
 
 from bench import envinfo, paths
 from bench.data.cache import DatasetRef, resolve
-from bench.errors import UsageError
+from bench.errors import EXIT_INTERRUPTED, UsageError
 from bench.record import STATUS_OK
 from bench.run import sweep
 from bench.run.progress import SweepProgress
@@ -38,7 +38,6 @@ log = logging.getLogger(__name__)
 DEFAULT_RESULTS = paths.LOCAL_RUNS
 DEFAULT_TIMEOUT_S = 3600.0
 EXIT_FAILED_RUNS = 1  # some run did not end ok
-EXIT_INTERRUPTED = 130  # the shell's code for SIGINT
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -90,25 +89,6 @@ def _check_min(value: float, flag: str, minimum: float, inclusive: bool = True) 
         raise UsageError(f"{flag} must be {bound}, got {value:g}")
 
 
-def resolve_device(device: str) -> str:
-    """auto -> gpu when nvidia-smi sees one, else cpu; gpu without one is a UsageError."""
-    gpu = envinfo.has_gpu()
-    if device == "gpu" and not gpu:
-        raise UsageError("--device gpu: no GPU found (nvidia-smi lists none); use --device cpu")
-    if device == "auto":
-        return "gpu" if gpu else "cpu"
-    return device
-
-
-def device_env(device: str) -> dict[str, str]:
-    """Worker variables that pin every framework to `device` (cpu or gpu)."""
-    if device == "cpu":
-        # Hides GPUs from torch and TensorFlow; JAX would otherwise still try CUDA.
-        return {"CUDA_VISIBLE_DEVICES": "", "JAX_PLATFORMS": "cpu"}
-    # JAX errors out instead of silently falling back to the CPU.
-    return {"JAX_PLATFORMS": "cuda"}
-
-
 def build_runs(args: argparse.Namespace) -> list[sweep.Run]:
     """Check every flag and expand the sweep (UsageError on bad input)."""
     for flag in ("epochs", "repeats", "validation_freq"):
@@ -136,7 +116,7 @@ def _options(args: argparse.Namespace, device: str, dataset: DatasetRef) -> Opti
         results_dir=args.results,
         dataset=dataset,
         timeout_s=args.timeout,
-        device_env=device_env(device),
+        device_env=envinfo.device_env(device),
         environment=envinfo.capture(),
         git=envinfo.git_info(),
         retrieve_budget_s=args.retrieve_seconds,
@@ -146,7 +126,7 @@ def _options(args: argparse.Namespace, device: str, dataset: DatasetRef) -> Opti
 
 def run_command(args: argparse.Namespace) -> int:
     """Validate, run the sweep, print the summary; exit 0 when every run was ok."""
-    args.device = resolve_device(args.device)
+    args.device = envinfo.resolve_device(args.device)
     runs = build_runs(args)
     check_results_dir(args.results)
     # Numpy only, safe in the parent: verified once here, the workers trust it.

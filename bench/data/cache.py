@@ -94,7 +94,7 @@ def resolve(name: str, cache_dir: Path | None = None, build: bool = True) -> Dat
         build: build a missing or corrupt cache (else CacheError says how).
     """
     if is_target(name):
-        data = load_target(name)()  # type: ignore[operator]
+        data = _from_factory(name)
         return DatasetRef(name, name, data.content_hash, len(data.train), data.vocab)
     if build:
         folder, manifest = _ensure(name, "auto", cache_dir)
@@ -112,7 +112,11 @@ def load_ref(ref: DatasetRef) -> Dataset:
     have the manifest's dtype and shape; otherwise CacheError says how to rebuild.
     """
     if is_target(ref.name):
-        return load_target(ref.location)()  # type: ignore[operator,no-any-return]
+        data = _from_factory(ref.location)
+        if data.content_hash != ref.content_hash:
+            raise CacheError(f"dataset changed since the run started: {ref.name} returned hash "
+                             f"{data.content_hash}, expected {ref.content_hash}")
+        return data
     folder = Path(ref.location)
     changed = "cache changed since the run started"
     hint = _rebuild_hint(parse_dataset(ref.name).name, folder.parent)
@@ -125,6 +129,17 @@ def load_ref(ref: DatasetRef) -> Dataset:
     except store.StoreError as exc:
         raise CacheError(f"{changed}: {exc}; {hint}") from exc
     return dataset_from_arrays(manifest, arrays)
+
+
+def _from_factory(target: str) -> Dataset:
+    """The Dataset a `module:function` hook returns; CacheError (one line) when it fails."""
+    try:
+        data = load_target(target)()  # type: ignore[operator]
+    except Exception as exc:  # noqa: BLE001 - any failure of user code is bad input
+        raise CacheError(f"dataset {target} failed: {type(exc).__name__}: {exc}") from None
+    if not isinstance(data, Dataset):
+        raise CacheError(f"dataset {target} returned {type(data).__name__}, not a Dataset")
+    return data
 
 
 def _rebuild_hint(name: str, cache_dir: Path | None) -> str:

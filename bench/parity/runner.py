@@ -25,7 +25,7 @@ from typing import Any
 from bench.data.cache import DatasetRef
 from bench.parity.compare import EQUIVALENT, LOSS_RULE, WEIGHT_RULE, compare, load_result
 from bench.process import TIMED_OUT, WorkerProcess, interruptible, worker_env
-from bench.registry import REGISTRY
+from bench.registry import entry_for
 from bench.report.shared_start import FILE_NAME
 from bench.spec import RunSpec, layers_for_depth
 from bench.store import atomic_write
@@ -114,7 +114,7 @@ def _prepare(plan: Plan, tmp: Path) -> list[Job]:
 def _run_workers(plan: Plan, jobs: list[Job]) -> None:
     """Every job's worker, at most plan.jobs at once; on any exception, all are killed."""
     procs = [WorkerProcess("bench.parity.worker", [str(job.out.with_suffix(".json"))],
-                           worker_env(REGISTRY[job.impl].env if job.impl in REGISTRY else {}),
+                           worker_env(entry_for(job.impl).env),
                            job.out.with_suffix(".log")) for job in jobs]
     with ThreadPoolExecutor(max_workers=plan.jobs) as pool:
         try:

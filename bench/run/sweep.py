@@ -21,7 +21,7 @@ from bench.registry import ImplEntry
 from bench.spec import RunSpec, layers_for_depth
 
 
-def parse_int_list(text: str, flag: str, minimum: int = 1) -> list[int]:
+def parse_int_list(text: str, flag: str, minimum: int = 1, ranges: bool = True) -> list[int]:
     """"3", "1,2,3" or "0-4" (inclusive range) -> ints, each >= minimum.
 
     The one parser of the integer-list flags of `run`, `parity` and `retrieval`.
@@ -30,20 +30,22 @@ def parse_int_list(text: str, flag: str, minimum: int = 1) -> list[int]:
         text: the flag's value.
         flag: the flag's name, for the error message.
         minimum: smallest allowed value.
+        ranges: whether "a-b" is allowed (not for sizes, where 1000-1000000 is a typo).
     """
     values: list[int] = []
     try:
         for part in text.split(","):
             part = part.strip()
             lo, sep, hi = part.partition("-")
-            if sep and lo:
+            if sep and lo and ranges:
+                if int(hi) < int(lo):
+                    raise UsageError(f"{flag}: range {part!r} runs backwards; write {hi}-{lo}")
                 values.extend(range(int(lo), int(hi) + 1))
             else:
                 values.append(int(part))
     except ValueError:
-        raise UsageError(
-            f"{flag}: expected an integer, a comma list or a range a-b, got {text!r}"
-        ) from None
+        forms = "a comma list or a range a-b" if ranges else "or a comma list"
+        raise UsageError(f"{flag}: expected an integer, {forms}, got {text!r}") from None
     if not values:
         raise UsageError(f"{flag}: no values in {text!r}")
     bad = [v for v in values if v < minimum]

@@ -39,6 +39,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from bench import envinfo
+from bench.run.sweep import parse_int_list
 from bench.spec import layers_for_depth
 from bench.studies.speed import EpochServer, load_data
 from bench.weights import init_weights, tower_input_dims
@@ -176,7 +177,7 @@ def main(argv: list[str] | None = None) -> None:
              f"jax {jax.__version__}, keras {env['packages'].get('keras')}; commit {git['commit']}"
              f"{' (dirty tree)' if git['dirty'] else ''}; load average before: "
              f"{envinfo.load_average()}.", "", __doc__.split("\n\n", 2)[2].strip()]
-    for depth in (int(d) for d in args.depth.split(",")):
+    for depth in parse_int_list(args.depth, "--depth"):
         server = EpochServer("keras-jax", depth, args.data, BATCH)
         try:
             phases = measure_phases(args.data, depth, args.rounds,

@@ -24,7 +24,14 @@ from typing import Any
 
 import numpy as np
 
-from bench.process import TIMED_OUT, EventPipe, WorkerProcess, child_main, worker_env
+from bench.process import (
+    TIMED_OUT,
+    EventPipe,
+    WorkerProcess,
+    child_main,
+    interruptible,
+    worker_env,
+)
 from bench.retrieval import contenders, synth
 from bench.retrieval.contenders import Contender
 from bench.timing import now_ns, seconds
@@ -95,7 +102,8 @@ def main(argv: list[str] | None = None) -> int:
              f"batch {args.batch} ({args.calls} calls after one untimed):", "",
              "| contender | total | " + " | ".join(PHASES) + " | other |",
              "|" + "---|" * (len(PHASES) + 3)]
-    with tempfile.TemporaryDirectory(prefix="bench-profile-") as tmp:
+    # SIGTERM as Ctrl-C: the watch in _profile then kills the worker on the way out.
+    with interruptible(), tempfile.TemporaryDirectory(prefix="bench-profile-") as tmp:
         files = synth.generate(args.candidates, args.dim, args.batch, args.seed, Path(tmp))
         for c in chosen:
             job = {"target": c.target, "options": dict(c.options), "candidates":

@@ -26,6 +26,7 @@ from typing import Any
 from bench import registry
 from bench.data.dataset import Dataset
 from bench.process import interruptible
+from bench.run.sweep import parse_int_list
 from bench.spec import RunSpec, layers_for_depth
 from bench.studies.child_server import Answer, ChildServer, Handlers, serve
 from bench.weights import init_weights
@@ -159,7 +160,7 @@ def main(argv: list[str] | None = None) -> None:
         serve(partial(_build, args))
     results = []
     with interruptible():  # SIGTERM too closes the children on the way out
-        for depth in (int(d) for d in args.depth.split(",")):
+        for depth in parse_int_list(args.depth, "--depth"):
             for r in measure(args.impl.split(","), depth, args.data, args.rounds):
                 results.append(r)
                 print(json.dumps(r), flush=True)

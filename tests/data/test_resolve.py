@@ -133,3 +133,14 @@ def test_a_run_whose_cache_changed_fails_before_importing_anything(ref: DatasetR
     with pytest.raises(CacheError, match=f"{CHANGED}: expected hash 0000"):
         run_job(job, rec, lambda *a, **k: None)  # type: ignore[arg-type]
     assert "import_s" not in rec.figures
+
+
+def test_a_failing_factory_is_one_line_of_bad_input() -> None:
+    with pytest.raises(CacheError, match="dataset tests.fixtures:nope failed: AttributeError"):
+        cache.resolve("tests.fixtures:nope")
+
+
+def test_the_worker_refuses_a_factory_whose_data_changed() -> None:
+    ref = dataclasses.replace(cache.resolve("tests.fixtures:make_dataset"), content_hash="0" * 64)
+    with pytest.raises(CacheError, match="dataset changed since the run started"):
+        cache.load_ref(ref)

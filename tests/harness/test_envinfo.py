@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bench import envinfo
-from bench.commands.run import device_env, resolve_device
+from bench.envinfo import device_env, resolve_device
 from bench.errors import UsageError
 
 FAKE_SMI = """#!/bin/sh

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from bench import envinfo
+from bench.cli import main
 from bench.record import SCHEMA_VERSION
 from bench.spec import RunSpec
 from tests.harness.conftest import DATASET, ROOT, bench_run, fake_args, read_lines
@@ -140,3 +141,13 @@ def test_dry_run_lists_the_sweep_and_writes_nothing(results: Path) -> None:
     lines = out.stdout.strip().splitlines()
     assert len(lines) == 6 and "FakeImpl [32] seed 2 rep 0" in out.stdout
     assert not results.exists()
+
+
+def test_an_interrupted_command_says_so_and_exits_130(monkeypatch) -> None:
+    from bench.commands import report
+
+    def interrupted(args: object) -> int:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(report, "run", interrupted)
+    assert main(["report"]) == 130

@@ -77,3 +77,8 @@ def test_cross_product_alternates_implementations() -> None:
 )
 def test_out_of_tree_references_are_told_from_dataset_names(name: str, target: bool) -> None:
     assert registry.is_target(name) is target
+
+
+def test_a_backwards_range_is_refused_not_dropped() -> None:
+    with pytest.raises(UsageError, match="runs backwards; write 1-3"):
+        sweep.parse_int_list("0,3-1", "--seed", minimum=0)

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from bench.cli import main
+from bench.errors import UsageError
 from bench.store import ResultsStore
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,16 +35,20 @@ def test_bad_input_one_line_exit_2_nothing_written(tmp_path, capsys, flags) -> N
     assert not results.exists()
 
 
-def test_integer_flags_take_lists_and_ranges_deduplicated(tmp_path) -> None:
+def test_integer_flags_take_lists_deduplicated_and_refuse_ranges(tmp_path) -> None:
     from bench.cli import build_parser
     from bench.commands.retrieval import build_plan
 
     args = build_parser().parse_args([
-        "retrieval", "--impl", "numpy", "--candidates", "3000,2000,3000", "--dim", "8-10,9",
+        "retrieval", "--impl", "numpy", "--candidates", "3000,2000,3000", "--dim", "8,10,9",
         "--k", "10", "--batch", "1,1", "--results", str(tmp_path / "res")])
     plan = build_plan(args)
-    assert (plan.candidates, plan.dims, plan.ks, plan.batches) == ((2000, 3000), (8, 9, 10),
+    assert (plan.candidates, plan.dims, plan.ks, plan.batches) == ((2000, 3000), (8, 10, 9),
                                                                    (10,), (1,))
+    # Sizes take no a-b ranges: 10000-1000000 would be 990,001 data sets, not a typo caught.
+    args.candidates = "10000-1000000"
+    with pytest.raises(UsageError, match="--candidates: expected an integer, or a comma list"):
+        build_plan(args)
 
 
 def test_results_path_that_is_a_file_is_refused(tmp_path, capsys) -> None:
