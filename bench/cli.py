@@ -10,16 +10,23 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import shlex
 import sys
+import tempfile
+import traceback
 from collections.abc import Sequence
+from pathlib import Path
 from types import ModuleType
 
 from bench.commands import data, parity, report, retrieval, run
 from bench.commands import list as list_command  # `list` would shadow the builtin
 from bench.errors import EXIT_INTERRUPTED, EXIT_USAGE, UsageError
+from bench.process import interruptible
 
 # Every sub-command module, in the order `--help` lists them.
 _COMMANDS: tuple[ModuleType, ...] = (data, list_command, run, report, retrieval, parity)
+EXIT_CRASH = 1  # an unexpected exception: one line on stderr, the traceback in a log file
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,10 +50,35 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
     try:
-        return int(args.func(args) or 0)
+        with interruptible():  # Ctrl-C and SIGTERM raise KeyboardInterrupt in every command
+            return int(args.func(args) or 0)
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:  # a command that records its own interruption returns 130 itself
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except Exception as exc:  # noqa: BLE001 - the last resort: no traceback reaches the user
+        message = " ".join(str(exc).split())  # one line, whatever the exception says
+        where = _log_traceback(sys.argv[1:] if argv is None else list(argv))
+        print(f"error: {type(exc).__name__}: {message} (traceback in {where})", file=sys.stderr)
+        return EXIT_CRASH
+
+
+def _log_traceback(argv: list[str]) -> str:
+    """Write the exception being handled to a new log file; its path (or why there is none).
+
+    The user's cache folder (~/.cache/deeprec-bench/logs, or $XDG_CACHE_HOME's),
+    else the temp folder: the results folder may be what failed.
+    """
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    for folder in (Path(base) / "deeprec-bench" / "logs", Path(tempfile.gettempdir())):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            fd, path = tempfile.mkstemp(prefix="bench-error-", suffix=".log", dir=folder)
+            with os.fdopen(fd, "w") as f:
+                f.write(f"python -m bench {shlex.join(argv)}\n{traceback.format_exc()}")
+            return path
+        except OSError:
+            continue
+    return "no log: no writable folder"

@@ -7,8 +7,10 @@ the worker together with any children it started (`kill_group`). Its stdout
 and stderr go to a log file; its results come back as JSON-line events on a
 pipe, the one extra fd it inherits (named by DEEPREC_EVENT_FD); a server
 (bench/studies/child_server.py) also reads requests on its stdin. Inside
-`interruptible()`, SIGTERM raises KeyboardInterrupt like Ctrl-C, so a parent
-that is killed still kills its workers on the way out.
+`interruptible()` (every command runs in it, bench/cli.py), Ctrl-C and SIGTERM
+raise KeyboardInterrupt once, so a parent that is killed still kills its
+workers, records what was interrupted and removes its temp folders on the way
+out, and a second signal cannot cut that short.
 
 Child side. `child_main` wraps a worker's work: SIGINT and SIGTERM unblocked,
 faulthandler, logging, the event pipe (`EventPipe`), a last DONE event, and an
@@ -41,6 +43,8 @@ DONE = "done"  # a worker's last event: its result is complete, only teardown is
 KILL_GRACE_S = 3.0  # SIGTERM, then SIGKILL after this long
 POLL_S = 0.5  # how often a silent worker is checked for having exited
 EXIT_GRACE_S = 30.0  # after DONE, a worker stuck in teardown is killed
+
+_INTERRUPTS = (signal.SIGINT, signal.SIGTERM)  # what `interruptible` turns into KeyboardInterrupt
 
 EXITED = "exited"
 TIMED_OUT = "timed out"
@@ -250,7 +254,7 @@ class WorkerProcess:
 @contextlib.contextmanager
 def signals_deferred() -> Iterator[None]:
     """Hold SIGINT and SIGTERM until the block is done (then they are delivered)."""
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, set(_INTERRUPTS))
     try:
         yield
     finally:
@@ -258,25 +262,33 @@ def signals_deferred() -> Iterator[None]:
 
 
 def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    """The first Ctrl-C or SIGTERM: ignore any more (the unwinding must finish), then raise."""
+    for sig in _INTERRUPTS:
+        signal.signal(sig, signal.SIG_IGN)
     raise KeyboardInterrupt
 
 
 @contextlib.contextmanager
 def interruptible() -> Iterator[None]:
-    """Inside the block, Ctrl-C and SIGTERM raise KeyboardInterrupt (handlers restored after).
+    """Inside the block, Ctrl-C or SIGTERM raises KeyboardInterrupt once (handlers restored after).
 
-    Ctrl-C does so even where the shell started the parent with SIGINT ignored
-    (a background job); the exception unwinds through `watch`, which kills
-    the worker's group.
+    The one place that resets an inherited SIG_IGN: Ctrl-C works even where
+    a script started the parent in the background with SIGINT ignored. The
+    exception unwinds through `watch`, which kills the worker's group; any
+    further signal is ignored until the block ends, so killing workers,
+    writing "interrupted" records and removing temp folders all finish.
     """
-    old = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, _raise_interrupt)
+    old = {sig: signal.getsignal(sig) for sig in _INTERRUPTS}
+    for sig in _INTERRUPTS:
+        signal.signal(sig, _raise_interrupt)
     try:
         yield
     finally:
         for sig, handler in old.items():
-            signal.signal(sig, handler)
+            # Nested in another interruptible block: an interrupt in here goes on being
+            # ignored there, where the same interruption is still unwinding.
+            if not (handler is _raise_interrupt and signal.getsignal(sig) == signal.SIG_IGN):
+                signal.signal(sig, handler)
 
 
 class EventPipe:
@@ -307,7 +319,9 @@ def child_main(work: Callable[[EventPipe], int]) -> NoReturn:
     """
     # A parent starts workers with SIGINT and SIGTERM blocked (signals_deferred); the
     # mask is inherited, and SIGTERM must reach the worker.
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
+    # Nor may an ignored SIGTERM be (a worker started while its parent unwound an interrupt).
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, set(_INTERRUPTS))
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     faulthandler.enable()  # a segfault still leaves a Python traceback in the log
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     events = EventPipe()

@@ -8,8 +8,12 @@ here); bench/parity/runner.py draws one set of initial weights (--seed), runs
 each implementation, the reference included, in its own worker process from
 them for the first --steps batches of data.train, compares each with the
 reference and writes `<results>/shared_start_parity.json`
-(bench/report/shared_start.py's format). Exit 0 when every run finished
-(whatever the verdicts), 1 when a worker failed, 2 on bad input.
+(bench/report/shared_start.py's format). A worker that crashes, is killed
+or overruns --timeout is listed under "failed" and the others go on.
+Exit 0 when every run finished (whatever the verdicts), 1 when a worker
+failed, 2 on bad input, 130 when interrupted (Ctrl-C or SIGTERM: every
+worker is killed, the temporary folder removed, and the JSON is not written,
+so an earlier complete one stays as it was).
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from typing import Any
 
 from bench import paths
 from bench.data.cache import resolve
-from bench.errors import UsageError
+from bench.errors import EXIT_INTERRUPTED, UsageError
 from bench.parity.runner import Plan, run_parity
 from bench.report.shared_start import FILE_NAME
 from bench.run.sweep import parse_int_list, resolve_impls
@@ -31,6 +35,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "parity", help="shared-start step-level parity of the implementations",
         description=__doc__.split("\n\n")[0],
+        epilog=__doc__.split("\n\n", 2)[2], formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--impl", default="all", help="all (the five primary) or a comma list")
     p.add_argument("--reference", default="jax", help="the baseline every impl is compared with")
@@ -77,7 +82,11 @@ def run(args: argparse.Namespace) -> int:
                 batch_size=args.batch_size, seed=args.seed, dataset=dataset,
                 timeout_s=args.timeout, jobs=args.jobs)
     results_dir = Path(args.results)
-    doc, failed = run_parity(plan, results_dir)
+    try:
+        doc, failed = run_parity(plan, results_dir)
+    except KeyboardInterrupt:
+        print(f"interrupted: {results_dir / FILE_NAME} not written", file=sys.stderr)
+        return EXIT_INTERRUPTED
     for p in doc["pairs"]:
         print(f"{p['impl']:>14} vs {p['baseline']} {p['layer_sizes']}: {p['verdict']}"
               f"  max|dloss| {_fmt(p['max_abs_loss_diff'])}"

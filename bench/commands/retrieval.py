@@ -14,6 +14,12 @@ CI's small version (tests/retrieval/test_ci_small.py runs it with one
 contender per framework, about a minute on 2 cores):
     python -m bench retrieval --candidates 10000 --dim 32 --k 10,100 --batch 1,100 \\
         --repeats 5 --min-calls 2 --budget 0.2 --results /tmp/retrieval-ci
+
+Exit codes: 0 every setting ok, 1 some setting failed or timed out (its group's
+worker crashed, hung past --timeout or raised; the study goes on), 2 bad input
+(nothing written), 130 interrupted (Ctrl-C or SIGTERM: the worker is killed,
+the setting in flight and every one still to come are recorded "interrupted",
+the temporary data folder is removed; retrieval.md is not rewritten).
 """
 
 from __future__ import annotations
@@ -25,10 +31,10 @@ import shlex
 from pathlib import Path
 
 from bench import paths
-from bench.errors import UsageError
+from bench.errors import EXIT_INTERRUPTED, UsageError
 from bench.retrieval import contenders
 from bench.retrieval.report import summary_text, write_section
-from bench.retrieval.runner import Plan, run_study
+from bench.retrieval.runner import Plan, StudyInterrupted, run_study
 from bench.run.sweep import parse_int_list
 from bench.store import ResultsStore, check_results_dir
 
@@ -122,8 +128,12 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm  # only when a study runs
 
     command = canonical_command(plan, args)
-    with tqdm(total=plan.total(), desc="retrieval", unit="setting") as bar:
-        records = run_study(plan, progress=bar.update, command=command)
+    try:
+        with tqdm(total=plan.total(), desc="retrieval", unit="setting") as bar:
+            records = run_study(plan, progress=bar.update, command=command)
+    except StudyInterrupted as stop:  # every unfinished setting is recorded "interrupted"
+        print(summary_text(stop.records))
+        return EXIT_INTERRUPTED
     print(summary_text(records))
     if not args.no_report:
         write_section(list(ResultsStore(plan.results_dir).iter_dicts()), plan.results_dir)

@@ -78,13 +78,15 @@ def run_parity(plan: Plan, results_dir: Path) -> tuple[dict[str, Any], list[Job]
     """Run every worker, compare with the reference, write the JSON.
 
     Returns the document written and the jobs that failed. Ctrl-C or SIGTERM
-    kills every worker before the KeyboardInterrupt leaves.
+    kills every worker and removes the temporary folder before the
+    KeyboardInterrupt leaves, and nothing is written: the file is one
+    document, and an earlier complete one must not give way to a partial one.
     """
     results_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="deeprec-parity-") as tmp:
+    # The temporary folder inside: it is removed while a second signal is still ignored.
+    with interruptible(), tempfile.TemporaryDirectory(prefix="deeprec-parity-") as tmp:
         jobs = _prepare(plan, Path(tmp))
-        with interruptible():
-            _run_workers(plan, jobs)
+        _run_workers(plan, jobs)
         doc = _document(plan, jobs)
     with atomic_write(results_dir / FILE_NAME) as f:
         f.write(json.dumps(doc, indent=1, sort_keys=True) + "\n")

@@ -6,7 +6,10 @@ contender, starts `python -m bench.retrieval.worker` once per group through
 the launcher (bench/process.py), relays the worker's events as they come
 (progress bar, one record per finished setting), and when a worker crashes or
 overruns `timeout_s`, records the group's unfinished settings as failed /
-timed out.
+timed out. Ctrl-C or SIGTERM (bench/process.py's `interruptible`) kills the
+worker in flight, records its group's unfinished settings and every setting
+still to come as interrupted, removes the temporary folder and raises
+StudyInterrupted.
 """
 
 from __future__ import annotations
@@ -21,9 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from bench import envinfo, paths
-from bench.process import TIMED_OUT, WorkerProcess, interruptible, worker_env
+from bench.process import TIMED_OUT, WorkerProcess, interruptible, signals_deferred, worker_env
 from bench.record import (
     STATUS_FAILED,
+    STATUS_INTERRUPTED,
     STATUS_OK,
     STATUS_TIMED_OUT,
     error_tail,
@@ -78,15 +82,24 @@ class Plan:
         return sum(len(self.settings(c, g)) for c in self.contenders for g in self.groups())
 
 
-def prepare_data(plan: Plan, folder: Path) -> dict[tuple[int, int], synth.SettingFiles]:
-    """Write every group's embeddings and exact top-k answer (once, shared by all)."""
-    files = {}
+Files = dict[tuple[int, int], synth.SettingFiles]
+
+
+class StudyInterrupted(Exception):
+    """Ctrl-C or SIGTERM: every setting not finished was recorded as interrupted."""
+
+    def __init__(self, records: list[dict[str, Any]]) -> None:
+        super().__init__("interrupted")
+        self.records = records
+
+
+def prepare_data(plan: Plan, folder: Path, files: Files) -> None:
+    """Write every group's embeddings and exact top-k answer into `files` (once, shared by all)."""
     for n, dim in plan.groups():
         log.info("data: %d candidates x %d dims (exact top-%d in numpy)", n, dim, max(plan.ks))
         f = synth.generate(n, dim, max(plan.batches), plan.seed, folder)
         synth.write_truth(f, max(plan.ks))
         files[(n, dim)] = f
-    return files
 
 
 def _setting_key(event: dict[str, Any]) -> tuple[Any, ...]:
@@ -102,15 +115,15 @@ def _key_of(s: Setting) -> tuple[Any, ...]:
 class Attempt:
     """One worker process on one group: what each of its records says about it."""
 
-    proc: WorkerProcess
+    proc: WorkerProcess | None  # None: the group never started (interrupted before)
     env: dict[str, str]
     started: str  # UTC, ISO
     t0: float  # monotonic seconds at the start
     loadavg_1m: float  # the machine's load at the start: timings on a shared machine need it
 
     def worker(self) -> dict[str, Any]:
-        code = self.proc.returncode  # None while it runs
-        return {"pid": self.proc.pid, "exit_code": code,
+        code = self.proc.returncode if self.proc else None  # None while it runs
+        return {"pid": self.proc.pid if self.proc else None, "exit_code": code,
                 "signal": -code if code is not None and code < 0 else None,
                 "loadavg_1m": self.loadavg_1m}
 
@@ -128,14 +141,14 @@ class ContenderRun:
         progress: called with the number of settings just finished.
     """
 
-    def __init__(self, plan: Plan, contender: Contender,
-                 files: dict[tuple[int, int], synth.SettingFiles], folder: Path,
+    def __init__(self, plan: Plan, contender: Contender, files: Files, folder: Path,
                  store: ResultsStore, context: dict[str, Any], progress: Any) -> None:
         self.plan, self.c, self.files, self.folder = plan, contender, files, folder
         self.store, self.context, self.progress = store, context, progress
         self.pending = {_key_of(s): s for g in plan.groups() for s in plan.settings(contender, g)}
         self.built: dict[tuple[int, int], dict[str, Any]] = {}
         self.records: list[dict[str, Any]] = []
+        self.flight: tuple[tuple[int, int], Attempt] | None = None  # the group in flight
 
     def run(self) -> list[dict[str, Any]]:
         """One worker per (candidates, dim) group; every setting ends as one record; the records.
@@ -171,14 +184,16 @@ class ContenderRun:
                              self.folder / f"{tag}.log")
         attempt = Attempt(proc, env, utc_now_iso(), time.monotonic(),
                           round(os.getloadavg()[0], 2))
+        self.flight = (group, attempt)
         outcome = proc.watch(self.plan.timeout_s, lambda event: self._handle(event, attempt))
-        if not any((s.candidates, s.dim) == group for s in self.pending.values()):
-            return
-        if outcome == TIMED_OUT:
-            status, why = STATUS_TIMED_OUT, f"timed out after {self.plan.timeout_s:g} s"
-        else:
-            status, why = STATUS_FAILED, f"worker exited with {proc.returncode}"
-        self._fail_group(group, status, f"{why}\n{error_tail(proc.log_tail(), 4000)}", attempt)
+        if any((s.candidates, s.dim) == group for s in self.pending.values()):
+            if outcome == TIMED_OUT:
+                status, why = STATUS_TIMED_OUT, f"timed out after {self.plan.timeout_s:g} s"
+            else:
+                status, why = STATUS_FAILED, f"worker exited with {proc.returncode}"
+            self._fail_group(group, status, f"{why}\n{error_tail(proc.log_tail(), 4000)}",
+                             attempt)
+        self.flight = None
 
     def _handle(self, event: dict[str, Any], attempt: Attempt) -> None:
         kind = event["event"]
@@ -197,29 +212,50 @@ class ContenderRun:
         for key in [k for k, s in self.pending.items() if (s.candidates, s.dim) == group]:
             self._record(key, status, attempt, error, None)
 
+    def interrupt(self) -> None:
+        """Record every setting not recorded yet as interrupted (its worker already killed).
+
+        The group in flight carries its worker's pid and exit; the others never started.
+        """
+        never = Attempt(None, worker_env(self.c.env), utc_now_iso(), time.monotonic(),
+                        round(os.getloadavg()[0], 2))
+        group, attempt = self.flight or ((0, 0), never)
+        tail = error_tail(attempt.proc.log_tail(), 4000) if attempt.proc else ""
+        for key, s in list(self.pending.items()):
+            if attempt is not never and (s.candidates, s.dim) == group:
+                self._record(key, STATUS_INTERRUPTED, attempt,
+                             f"interrupted (Ctrl-C or SIGTERM)\n{tail}".strip(), None)
+            else:
+                self._record(key, STATUS_INTERRUPTED, never, "interrupted before it started",
+                             None)
+
     def _record(self, key: tuple[Any, ...], status: str, attempt: Attempt,
                 error: str | None, figures: dict[str, Any] | None) -> None:
-        setting = self.pending.pop(key, None)
+        setting = self.pending.get(key)
         if setting is None:
             return
-        files = self.files[(setting.candidates, setting.dim)]
+        files = self.files.get((setting.candidates, setting.dim))
         env_block = {**self.context["environment"],
                      "worker_env": {k: attempt.env[k] for k in envinfo.WORKER_ENV_KEYS
                                     if k in attempt.env}}
         rec = build_record(
-            self.c, setting, status=status, content_hash=files.content_hash,
+            self.c, setting, status=status, content_hash=files.content_hash if files else None,
             started_at=attempt.started, duration_s=time.monotonic() - attempt.t0, error=error,
             figures=figures, built=self.built.get((setting.candidates, setting.dim)),
             context={"environment": env_block, "git": self.context["git"],
                      "worker": attempt.worker(), "command": self.context.get("command"),
                      "invocation": self.context.get("invocation")})
-        self.store.append(rec)
-        self.records.append(rec)
+        with signals_deferred():  # stored and no longer pending, together
+            self.store.append(rec)
+            del self.pending[key]
+            self.records.append(rec)
         self.progress(1)
 
 
 def run_study(plan: Plan, progress: Any = None, command: str | None = None) -> list[dict[str, Any]]:
     """Run the whole study; every setting of every contender ends as one stored record.
+
+    Raises StudyInterrupted (with every record written) on Ctrl-C or SIGTERM.
 
     Args:
         plan: the grid, contenders and limits.
@@ -229,13 +265,18 @@ def run_study(plan: Plan, progress: Any = None, command: str | None = None) -> l
     store = ResultsStore(plan.results_dir)
     context = {"environment": envinfo.capture(), "git": envinfo.git_info(), "command": command,
                "invocation": new_run_id()}  # one id for every record of this study run
-    records: list[dict[str, Any]] = []
-    with tempfile.TemporaryDirectory(prefix="bench-retrieval-") as tmp, interruptible():
-        folder = Path(tmp)
-        files = prepare_data(plan, folder)
-        for contender in plan.contenders:
-            log.info("contender %s", contender.name)
-            run = ContenderRun(plan, contender, files, folder, store, context,
-                               progress or (lambda n: None))
-            records += run.run()
-    return records
+    files: Files = {}
+    # The temporary folder inside: it is removed while a second signal is still ignored.
+    with interruptible(), tempfile.TemporaryDirectory(prefix="bench-retrieval-") as tmp:
+        runs = [ContenderRun(plan, c, files, Path(tmp), store, context,
+                             progress or (lambda n: None)) for c in plan.contenders]
+        try:
+            prepare_data(plan, Path(tmp), files)
+            for run in runs:
+                log.info("contender %s", run.c.name)
+                run.run()
+        except KeyboardInterrupt:
+            for run in runs:
+                run.interrupt()
+            raise StudyInterrupted([r for run in runs for r in run.records]) from None
+    return [r for run in runs for r in run.records]

@@ -36,6 +36,11 @@ RETRIEVE_MIN_CALLS = 5
 RETRIEVE_MAX_CALLS = 1000
 RETRIEVE_POOL = 8  # distinct query blocks per batch size, converted before timing
 
+# What compile_s is: the first epoch minus the median steady epoch, a difference
+# (negative when a loaded machine slows steady epochs more than the first), not a
+# direct measurement of compilation. Stored in every record's impl_info.
+COMPILE_S_METHOD = "first_epoch_minus_median_steady"
+
 Progress = Callable[..., None]
 
 
@@ -101,6 +106,7 @@ def _derive_training_figures(rec: RunRecord, times: dict[str, list], rows: int) 
     f["train_epoch_iqr_s"] = iqr
     f["steady_epochs"] = len(steady)
     f["compile_s"] = None if median is None else f["first_epoch_s"] - median
+    rec.impl_info["compile_s_method"] = COMPILE_S_METHOD
     steps = times["steps"][-1]
     f["train_steps_per_epoch"] = steps
     f["train_step_ms"] = median / steps * 1e3 if median and steps else None

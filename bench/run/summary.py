@@ -1,4 +1,8 @@
-"""The readable table `python -m bench run` ends with (one row per run)."""
+"""The readable table `python -m bench run` ends with (one row per run), and its notes.
+
+compile_s is the first epoch minus the median steady one (bench/run/phases.py,
+COMPILE_S_METHOD), a difference: `check_warnings` says so when it is negative.
+"""
 
 from __future__ import annotations
 
@@ -71,10 +75,15 @@ def failures(records: Sequence[RunRecord]) -> str:
 
 
 def check_warnings(records: Sequence[RunRecord]) -> str:
-    """One line per ok run whose harness overhead or accuracy cross-check is out of bounds."""
+    """One line per ok run whose harness overhead, accuracy cross-check or compile_s is odd."""
     lines = []
     for r in records:
         f, who = r.figures, f"{r.impl} seed {r.spec.get('seed')} rep {r.repeat}"
+        compile_s = f.get("compile_s")
+        if compile_s is not None and compile_s < 0:
+            lines.append(f"note: {who}: compile_s {compile_s:.2f} s is negative: it is the "
+                         "first epoch minus the median steady epoch, a difference, not a "
+                         "measurement (steady epochs slowed by other load?)")
         ratio = f.get("harness_overhead_ratio")
         if ratio is not None and ratio > MAX_OVERHEAD_RATIO:
             lines.append(f"warning: {who}: harness epoch time is {ratio:.3f}x the impl's own "

@@ -11,6 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from bench.cli import main
+from bench.commands import report
+from bench.record import RunRecord, new_run_id
+from bench.run.summary import check_warnings
 from tests.harness.conftest import ROOT, bench_run, fake_args, read_lines
 
 
@@ -28,6 +32,7 @@ def test_crashed_workers_are_failed_records_and_the_sweep_goes_on(results: Path)
     assert raised["figures"]["build_s"] is not None  # partial figures survive
     assert aborted["status"] == "failed" and aborted["worker"]["signal"] == "SIGABRT"
     assert ok["status"] == "ok"
+    assert ok["impl_info"]["compile_s_method"] == "first_epoch_minus_median_steady"
     assert (results / "logs" / f"{segv['run_id']}.log").exists()
     assert "SIGSEGV" in out.stderr
 
@@ -82,3 +87,31 @@ def test_a_worker_stuck_in_teardown_still_ends_promptly_and_ok(results: Path) ->
     assert time.monotonic() - start < 25  # not held until the parent's grace period kills it
     (rec,) = read_lines(results)
     assert rec["status"] == "ok"
+
+
+def test_an_unexpected_error_is_one_line_and_a_log(monkeypatch: pytest.MonkeyPatch,
+                                                   tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    def crash(args: object) -> int:
+        raise OSError("disk on\nfire")
+
+    monkeypatch.setattr(report, "run", crash)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert main(["report"]) == 1
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("error: OSError: disk on fire (traceback in ")
+    (log,) = (tmp_path / "deeprec-bench" / "logs").iterdir()
+    assert line.endswith(f"{log})")
+    text = log.read_text()
+    assert text.startswith("python -m bench report\n") and "Traceback" in text
+    assert "OSError: disk on" in text
+
+
+def test_a_negative_compile_s_is_noted_as_a_difference() -> None:
+    rec = RunRecord(run_id=new_run_id(), status="ok", impl="jax", spec={"seed": 0},
+                    spec_hash="h", repeat=0, dataset={}, started_at="t",
+                    figures={"compile_s": -0.3})
+    (note,) = check_warnings([rec]).splitlines()
+    assert "compile_s -0.30 s is negative" in note and "first epoch minus the median" in note
+    rec.figures["compile_s"] = 0.3
+    assert check_warnings([rec]) == ""

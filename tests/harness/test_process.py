@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
-from bench.process import DONE, EXITED, TIMED_OUT, WorkerProcess, worker_env
+from bench.process import DONE, EXITED, TIMED_OUT, WorkerProcess, interruptible, worker_env
 from bench.studies.child_server import QUIT, REPLY, ChildServer
 from bench.timing import now_ns
 
@@ -85,3 +87,28 @@ def test_child_server_failure_kills_the_child_and_says_why(
     with ChildServer("jax", CHILD, []) as server, pytest.raises(RuntimeError, match="KeyError"):
         server.ask("no such request")
     assert not list(tmp_path.iterdir())  # every log removed
+
+
+def test_interruptible_resets_an_ignored_sigint_and_raises_only_once() -> None:
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)  # a script's background job
+    try:
+        with interruptible():
+            with pytest.raises(KeyboardInterrupt):
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(5)
+            os.kill(os.getpid(), signal.SIGTERM)  # ignored while the first one unwinds
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.1)
+        assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN  # as it was before
+        assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+    finally:
+        signal.signal(signal.SIGINT, before)
+
+
+def test_an_interrupt_in_a_nested_block_is_still_ignored_outside_it() -> None:
+    with interruptible():
+        with pytest.raises(KeyboardInterrupt), interruptible():
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)
+        assert signal.getsignal(signal.SIGTERM) == signal.SIG_IGN  # the outer block unwinds
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL

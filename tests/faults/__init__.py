@@ -1,0 +1,1 @@
+"""Fault injection: every sub-command under bad input (a table), signals and damage."""
