@@ -18,6 +18,7 @@ import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
+from typing import NoReturn
 
 from bench.commands import data, parity, report, retrieval, run
 from bench.commands import list as list_command  # `list` would shadow the builtin
@@ -29,13 +30,24 @@ _COMMANDS: tuple[ModuleType, ...] = (data, list_command, run, report, retrieval,
 EXIT_CRASH = 1  # an unexpected exception: one line on stderr, the traceback in a log file
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line, as every other bad input.
+
+    argparse prints the whole usage block before its error; a user who typed
+    `--device tpu` needs the one line, and `--help` has the rest.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"error: {message}; see {self.prog} --help\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="python -m bench",
         description="Train, time and compare one deep retrieval recommender across frameworks.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
     sub.required = True
     for command in _COMMANDS:
         command.add_parser(sub)

@@ -9,12 +9,15 @@ out-of-tree datasets) is imported the same way, and only here.
 
 from __future__ import annotations
 
+import ast
 import difflib
 import importlib
 import importlib.util
 import re
-from collections.abc import Mapping
+import sys
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TypeVar
 
 from bench.contract import RetrievalImpl
@@ -168,16 +171,76 @@ def get(name: str) -> ImplEntry:
     return lookup(REGISTRY, name, "implementation")
 
 
-def out_of_tree_entry(target: str) -> ImplEntry:
-    """An ImplEntry for `--impl module:Class`; the module is only located, not imported."""
-    module = target.split(":", 1)[0]
+def module_exists(module: str) -> bool:
+    """Whether `module` can be imported, found without importing it (but its parents)."""
     try:
-        found = importlib.util.find_spec(module) is not None
+        return importlib.util.find_spec(module) is not None
     except (ImportError, ValueError):
-        found = False
-    if not found:
+        return False
+
+
+def out_of_tree_entry(target: str) -> ImplEntry:
+    """An ImplEntry for `--impl module:Class`; the module is only located and read, not imported.
+
+    The parent never imports an implementation (it may import a framework), so
+    the module's source says whether the attribute can be a class at all.
+    """
+    module, _, attr = target.partition(":")
+    if not module_exists(module):
         raise UsageError(f"--impl {target}: module {module!r} not found")
+    if module in sys.modules:  # imported already: ask the object itself
+        cls = getattr(sys.modules[module], attr, None)
+        if not (isinstance(cls, type) and issubclass(cls, RetrievalImpl)):
+            what = f"a {type(cls).__name__}" if cls is not None else "not defined there"
+            raise UsageError(f"--impl {target}: {attr!r} is {what}, not a RetrievalImpl class")
+        return _custom(target)
+    kinds = _bindings(module, attr)
+    if kinds is not None and not kinds & {"class", "other"}:
+        what = "a " + " or ".join(sorted(kinds)) if kinds else "not defined there"
+        raise UsageError(f"--impl {target}: {attr!r} is {what}, not a RetrievalImpl class")
     return _custom(target)
+
+
+def _bindings(module: str, attr: str) -> set[str] | None:
+    """How `module`'s source binds `attr` at top level: "class", "function", "module",
+    "other"; an empty set when it does not; None when the source cannot say (no source,
+    or a star import or module __getattr__ may bind it)."""
+    spec = importlib.util.find_spec(module)
+    origin = spec.origin if spec is not None else None
+    try:
+        tree = ast.parse(Path(origin).read_text()) if origin and origin.endswith(".py") else None
+    except (OSError, SyntaxError, UnicodeDecodeError):
+        tree = None
+    if tree is None:
+        return None
+    kinds: set[str] = set()
+    dynamic = False
+    for node in _top_level(tree.body):
+        if isinstance(node, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+            dynamic |= node.name == "__getattr__"
+            if node.name == attr:
+                kinds.add("class" if isinstance(node, ast.ClassDef) else "function")
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            for alias in node.names:
+                dynamic |= alias.name == "*"
+                if (alias.asname or alias.name.split(".")[0]) == attr:
+                    kinds.add("module" if isinstance(node, ast.Import) else "other")
+        elif any(isinstance(n, ast.Name) and n.id == attr and isinstance(n.ctx, ast.Store)
+                 for n in ast.walk(node)):
+            kinds.add("other")  # an assignment, a loop variable...
+    return None if dynamic and not kinds else kinds
+
+
+def _top_level(body: list[ast.stmt]) -> Iterator[ast.stmt]:
+    """Module-level statements, inside if/try/with blocks too (not inside defs)."""
+    for node in body:
+        if isinstance(node, ast.If | ast.Try | ast.With):
+            blocks = [node.body, getattr(node, "orelse", []), getattr(node, "finalbody", [])]
+            blocks += [h.body for h in getattr(node, "handlers", [])]
+            for block in blocks:
+                yield from _top_level(block)
+        else:
+            yield node
 
 
 def entry_for(name: str) -> ImplEntry:

@@ -1,12 +1,64 @@
-"""The run specification: the one place every hyperparameter of a run lives."""
+"""The run specification: the one place every hyperparameter of a run lives, and its bounds.
+
+`BOUNDS` and `check_fits` are what "sane" means for a run's numbers; the
+commands check them before anything is written or started.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
+
+from bench.data.dataset import Vocabulary
+from bench.errors import UsageError
+from bench.weights import weight_shapes
+
+# Sizes index 64-bit arrays; depth d's widest layer, 32 * 2**(d - 1), must be one.
+MAX_SIZE = 2**62
+MAX_DEPTH = 58
+
+
+@dataclass(frozen=True)
+class Bound:
+    """The sane range of one numeric flag, and why its upper end is there."""
+
+    flag: str
+    low: float
+    high: float
+    why: str = ""
+    open_low: bool = False  # low itself is refused (a rate or a time must be > 0)
+
+    def check(self, value: float) -> None:
+        """UsageError naming the flag unless `value` is finite and in range."""
+        if isinstance(value, float) and not math.isfinite(value):
+            raise UsageError(f"{self.flag} must be a finite number, got {value}")
+        if value < self.low or (self.open_low and value == self.low):
+            raise UsageError(f"{self.flag} must be {'>' if self.open_low else '>='} "
+                             f"{_num(self.low)}, got {_num(value)}")
+        if value > self.high:
+            why = f" ({self.why})" if self.why else ""
+            raise UsageError(f"{self.flag} must be <= {_num(self.high)}, got {_num(value)}{why}")
+
+
+def _num(x: float) -> str:
+    """A number for a message: ints as typed (however long), floats short."""
+    return str(x) if isinstance(x, int) else f"{x:g}"
+
+
+# The RunSpec fields' bounds (layer sizes: MAX_SIZE each, and `check_fits`).
+BOUNDS: dict[str, Bound] = {
+    "epochs": Bound("--epochs", 1, 10_000, "a generous cap: no run's duration can be "
+                    "estimated before it starts, and the reference trains 30"),
+    "embedding_dim": Bound("--embedding-dim", 1, MAX_SIZE),
+    "batch_size": Bound("--batch-size", 1, MAX_SIZE),
+    "learning_rate": Bound("--learning-rate", 0, 1e6, open_low=True),
+    "seed": Bound("--seed", 0, 2**32 - 1, "seeds are 32-bit for numpy and JAX"),
+    "validation_freq": Bound("--validation-freq", 1, 10_000),
+}
 
 
 def layers_for_depth(depth: int) -> tuple[int, ...]:
@@ -14,8 +66,8 @@ def layers_for_depth(depth: int) -> tuple[int, ...]:
 
     Depths beyond 3 keep doubling the widest layer, e.g. 4 -> (256, 128, 64, 32).
     """
-    if depth < 1:
-        raise ValueError(f"depth must be >= 1, got {depth}")
+    if not 1 <= depth <= MAX_DEPTH:
+        raise ValueError(f"depth must be in 1..{MAX_DEPTH}, got {depth}")
     return tuple(32 * 2 ** (depth - 1 - i) for i in range(depth))
 
 
@@ -62,3 +114,49 @@ class RunSpec:
         if not epochs or epochs[-1] != self.epochs:
             epochs.append(self.epochs)
         return epochs
+
+
+_NO_VOCAB = Vocabulary(**{f.name: 0 for f in dataclasses.fields(Vocabulary)})
+
+
+def memory_estimate(layer_sizes: tuple[int, ...], embedding_dim: int, batch_size: int,
+                    vocab: Vocabulary | None = None) -> int:
+    """Bytes a run needs at least: every float32 parameter three times (weights, gradients,
+    Adagrad state) plus one batch's activations of both towers, forward and backward.
+
+    Without `vocab` the embedding tables count as empty: a lower bound, known before the
+    dataset is resolved.
+    """
+    shapes = weight_shapes(vocab or _NO_VOCAB, layer_sizes, embedding_dim)
+    params = sum(math.prod(shape) for shape in shapes.values())
+    activations = 2 * 2 * batch_size * (8 * embedding_dim + sum(layer_sizes))
+    return 4 * (3 * params + activations)
+
+
+def check_fits(spec: RunSpec, vocab: Vocabulary | None = None) -> None:
+    """UsageError, with the estimate, when the run cannot fit this machine's memory."""
+    import psutil  # only when checking
+
+    need, have = memory_estimate(spec.layer_sizes, spec.embedding_dim, spec.batch_size,
+                                 vocab), psutil.virtual_memory().total
+    if need > have:
+        layers = ",".join(map(str, spec.layer_sizes))
+        raise UsageError(
+            f"layers {_short(layers)} with --embedding-dim {spec.embedding_dim} and --batch-size "
+            f"{spec.batch_size} need about {format_bytes(need)} (parameters x3, one batch's "
+            f"activations); this machine has {format_bytes(have)}")
+
+
+def _short(text: str, width: int = 40) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def format_bytes(n: float) -> str:
+    """1536 -> "1.5 KiB"; any size, however large (640 PiB, 1e30 bytes)."""
+    units = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB")
+    n = float(n)
+    for unit in units:
+        if n < 1024 or unit == units[-1]:
+            return f"{n:.3g} {unit}" if unit == units[-1] and n >= 1024 else f"{n:.1f} {unit}"
+        n /= 1024
+    raise AssertionError("unreachable")

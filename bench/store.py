@@ -33,25 +33,62 @@ log = logging.getLogger(__name__)
 RECORDS_FILE = "records.jsonl"
 
 
-def check_results_dir(path: Path) -> None:
-    """UsageError unless `path` is (or can become) a readable, writable directory.
+def check_results_dir(path: Path, files: tuple[str, ...] = (RECORDS_FILE,)) -> None:
+    """UsageError unless the store at `path` is appendable (see `check_writable_dir`)."""
+    check_writable_dir(path, "results dir", files)
 
-    Creates nothing: run it before any side effect.
+
+def check_writable_dir(path: Path, what: str, files: tuple[str, ...] = ()) -> None:
+    """UsageError unless `path` is, or can be created as, a folder this process writes into,
+    and each of `files` in it, where present, a writable regular file.
+
+    The one check of an output folder (run, parity and retrieval results, report
+    --out). It creates nothing: run it before any side effect, so that no work
+    is lost to a store that cannot be written (a dangling or looping symlink, a
+    file, a read-only folder, a name too long, records.jsonl a folder).
     """
-    if path.exists():
-        if not path.is_dir():
-            raise UsageError(f"results dir {path} is not a directory")
-        if not os.access(path, os.R_OK | os.W_OK | os.X_OK):
-            raise UsageError(f"results dir {path} is not readable and writable")
-        records = path / RECORDS_FILE
-        if records.exists() and not os.access(records, os.R_OK | os.W_OK):
-            raise UsageError(f"results file {records} is not readable and writable")
-        return
+    try:
+        problem = _dir_problem(path, files)
+    except OSError as exc:  # ENAMETOOLONG, EACCES on a parent...
+        problem = exc.strerror or str(exc)
+    if problem:
+        raise UsageError(f"{what} {path}: {problem}")
+
+
+def _dir_problem(path: Path, files: tuple[str, ...]) -> str | None:
+    if path.is_symlink() and not path.exists():
+        return f"a symlink to {os.readlink(path)} that leads nowhere (dangling or a loop)"
+    if not path.exists():
+        return _create_problem(path)
+    if not path.is_dir():
+        return "is not a directory"
+    if not os.access(path, os.R_OK | os.W_OK | os.X_OK):
+        return "is not writable (or not readable)"
+    for name in files:
+        file = path / name
+        if file.is_symlink() and not file.exists():
+            return f"{name} is a symlink that leads nowhere"
+        if file.exists() and not file.is_file():
+            return f"{name} in it is not a regular file"
+        if file.exists() and not os.access(file, os.R_OK | os.W_OK):
+            return f"{name} in it is not writable (or not readable)"
+    return None
+
+
+def _create_problem(path: Path) -> str | None:
+    """Why `path` (missing) cannot be created, or None."""
+    name_max = os.pathconf("/", "PC_NAME_MAX")
+    for part in path.parts:
+        if len(os.fsencode(part)) > name_max:
+            return f"a name of {len(os.fsencode(part))} bytes (the limit is {name_max})"
     parent = path.parent
     while not parent.exists():
+        if parent.is_symlink():
+            return f"{parent} is a symlink that leads nowhere"
         parent = parent.parent
     if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
-        raise UsageError(f"cannot create results dir {path}: {parent} is not writable")
+        return f"cannot be created: {parent} is not a directory, or not writable"
+    return None
 
 
 @contextmanager

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import UsageError
+from bench.store import check_writable_dir
 
 _DESCRIPTION = """\
 Build, inspect and verify the preprocessed MovieLens cache every implementation
@@ -54,14 +55,31 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def _check_cache_dir(path: Path | None) -> None:
-    if path is not None and path.exists() and not path.is_dir():
-        raise UsageError(f"--cache-dir {path} is a file; pass a folder")
+    try:
+        if path is not None and path.exists() and not path.is_dir():
+            raise UsageError(f"--cache-dir {path} is a file; pass a folder")
+    except OSError as exc:  # a name too long, a loop of symlinks...
+        raise UsageError(f"--cache-dir {path}: {exc.strerror or exc}") from None
+
+
+def _check_buildable(args: argparse.Namespace) -> None:
+    """UsageError before any download when the cache would be written where it cannot be."""
+    from bench.data import cache
+
+    root = cache.cache_root(args.cache_dir)  # the flag, else DEEPREC_CACHE_DIR, else...
+    try:
+        present = cache.cache_path(args.dataset, args.cache_dir).is_dir()
+    except OSError:
+        present = False
+    if args.force or not present:  # a valid cache in a read-only shared folder is only read
+        check_writable_dir(root, "cache dir")
 
 
 def _build(args: argparse.Namespace) -> int:
     from bench.data import cache
 
     _check_cache_dir(args.cache_dir)
+    _check_buildable(args)
     started = time.perf_counter()
     if args.force:
         cache.build(args.dataset, args.source, args.cache_dir, force=True)

@@ -25,10 +25,13 @@ from typing import Any
 
 from bench import paths
 from bench.data.cache import resolve
+from bench.data.names import check_name
 from bench.errors import EXIT_INTERRUPTED, UsageError
 from bench.parity.runner import Plan, run_parity
 from bench.report.shared_start import FILE_NAME
-from bench.run.sweep import parse_int_list, resolve_impls
+from bench.run.sweep import parse_field, resolve_impls
+from bench.spec import BOUNDS, Bound, RunSpec, check_fits, layers_for_depth
+from bench.store import check_results_dir
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -54,17 +57,24 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     return p
 
 
+_STEPS = Bound("--steps", 1, 1_000_000)
+_JOBS = Bound("--jobs", 1, 1_000)
+_TIMEOUT = Bound("--timeout", 0, 30 * 86400, "30 days", open_low=True)
+
+
 def _check_args(args: argparse.Namespace) -> tuple[list[str], list[int]]:
-    for flag, value in (("--steps", args.steps), ("--batch-size", args.batch_size),
-                        ("--jobs", args.jobs), ("--timeout", args.timeout)):
-        if value <= 0:
-            raise UsageError(f"{flag} must be > 0, got {value}")
-    depths = parse_int_list(args.depth, "--depth")
+    for bound, value in ((_STEPS, args.steps), (BOUNDS["batch_size"], args.batch_size),
+                         (_JOBS, args.jobs), (_TIMEOUT, args.timeout),
+                         (BOUNDS["seed"], args.seed)):
+        bound.check(value)
+    depths = parse_field(args.depth, "depth")
+    check_name(args.dataset)
     names = [e.name for e in resolve_impls(args.impl)]
     reference = resolve_impls(args.reference)
     if len(reference) != 1:
         raise UsageError(f"--reference: one implementation, got {args.reference!r}")
     ref = reference[0].name
+    check_results_dir(Path(args.results), files=(FILE_NAME,))
     return [ref] + [n for n in names if n != ref], depths
 
 
@@ -78,6 +88,9 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--dataset {args.dataset}: {exc}") from None
     if args.steps > -(-dataset.train_rows // args.batch_size):
         raise UsageError(f"--steps {args.steps}: data.train has only {dataset.train_rows} rows")
+    for depth in depths:
+        check_fits(RunSpec(impl="", layer_sizes=layers_for_depth(depth),
+                           batch_size=args.batch_size), dataset.vocab)
     plan = Plan(names=tuple(names), depths=tuple(depths), steps=args.steps,
                 batch_size=args.batch_size, seed=args.seed, dataset=dataset,
                 timeout_s=args.timeout, jobs=args.jobs)

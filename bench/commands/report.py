@@ -21,7 +21,7 @@ from pathlib import Path
 
 from bench import paths
 from bench.errors import UsageError
-from bench.store import RECORDS_FILE, ResultsStore
+from bench.store import RECORDS_FILE, ResultsStore, check_writable_dir
 
 log = logging.getLogger(__name__)
 
@@ -80,10 +80,14 @@ def _retrieval_dir(args: argparse.Namespace) -> Path | None:
 def _validate(args: argparse.Namespace) -> Path:
     """Check every input before anything is written; returns the output directory."""
     results: Path = args.results
-    if not results.is_dir():
+    try:
+        is_dir, has_records = results.is_dir(), (results / RECORDS_FILE).is_file()
+    except OSError as exc:  # a name too long...
+        raise UsageError(f"results dir {results}: {exc.strerror or exc}") from None
+    if not is_dir:
         raise UsageError(f"results dir {results} does not exist or is not a directory; "
                          "run `python -m bench run` first or pass --results DIR")
-    if not (results / RECORDS_FILE).is_file():
+    if not has_records:
         raise UsageError(f"no {RECORDS_FILE} in {results}: nothing to report")
     if not (math.isfinite(args.margin) and args.margin > 0):
         raise UsageError(f"--margin must be a positive number, got {args.margin}")
@@ -94,8 +98,7 @@ def _validate(args: argparse.Namespace) -> Path:
         out: Path = args.out
     else:
         out = DEFAULT_OUT if results == DEFAULT_RESULTS else results
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {out} exists and is not a directory")
+    check_writable_dir(out, "--out")
     export = args.export_pytest_benchmark
     if export is not None and not export.parent.is_dir():
         raise UsageError(f"cannot write {export}: {export.parent} is not a directory")

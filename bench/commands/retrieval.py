@@ -36,6 +36,7 @@ from bench.retrieval import contenders
 from bench.retrieval.report import summary_text, write_section
 from bench.retrieval.runner import Plan, StudyInterrupted, run_study
 from bench.run.sweep import parse_int_list
+from bench.spec import BOUNDS, Bound, format_bytes
 from bench.store import ResultsStore, check_results_dir
 
 log = logging.getLogger(__name__)
@@ -77,6 +78,25 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     return p
 
 
+_REPEATS = Bound("--repeats", 1, math.inf)  # --budget stops the calls first
+_MIN_CALLS = Bound("--min-calls", 1, 1_000_000, "calls made even past --budget")
+_BUDGET = Bound("--budget", 0, 86400, "a day per setting", open_low=True)
+_TIMEOUT = Bound("--timeout", 0, 30 * 86400, "30 days", open_low=True)
+
+
+def _check_memory(cands: tuple[int, ...], dims: tuple[int, ...],
+                  batches: tuple[int, ...]) -> None:
+    """UsageError when the largest setting's float32 candidates and score matrix cannot fit."""
+    import psutil  # only when checking
+
+    n = max(cands)
+    need, have = 4 * n * (max(dims) + max(batches)), psutil.virtual_memory().total
+    if need > have:
+        raise UsageError(f"--candidates {n} with --dim {max(dims)} and --batch {max(batches)} "
+                         f"need about {format_bytes(need)} (candidates and one batch's scores, "
+                         f"float32); this machine has {format_bytes(have)}")
+
+
 def build_plan(args: argparse.Namespace) -> Plan:
     """Validate every flag (nothing written yet) and return the study's Plan."""
     sizes = {flag: tuple(parse_int_list(text, flag, ranges=False)) for flag, text in (
@@ -85,11 +105,11 @@ def build_plan(args: argparse.Namespace) -> Plan:
     cands, ks = sizes["--candidates"], sizes["--k"]
     if max(ks) > min(cands):
         raise UsageError(f"--k {max(ks)} exceeds the smallest --candidates {min(cands)}")
-    if args.repeats < 1 or args.min_calls < 1:
-        raise UsageError("--repeats and --min-calls must be >= 1")
-    for flag, value in (("--budget", args.budget), ("--timeout", args.timeout)):
-        if not (math.isfinite(value) and value > 0):
-            raise UsageError(f"{flag} must be a positive number, got {value}")
+    for bound, value in ((_REPEATS, args.repeats), (_MIN_CALLS, args.min_calls),
+                         (_BUDGET, args.budget), (_TIMEOUT, args.timeout),
+                         (BOUNDS["seed"], args.seed)):
+        bound.check(value)
+    _check_memory(cands, sizes["--dim"], sizes["--batch"])
     chosen = contenders.select(args.impl)
     if not chosen:
         raise UsageError("no retrieval contender is installed here")

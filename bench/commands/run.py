@@ -12,25 +12,35 @@ torch-compile are named explicitly. `--impl package.module:Class` and
 `--dataset package.module:function` run out-of-tree code (see bench/run/sweep.py).
 
 Every check of the input happens before anything is written or started; a
-bad input is one line on stderr and exit code 2.
+bad input is one line on stderr and exit code 2. Numbers must be sane, not
+only well typed (bench/spec.py BOUNDS): finite, seeds 0..2^32-1, at most
+10,000 epochs and 10,000 runs in one sweep (counted before it is expanded),
+and a model whose memory estimate (parameters, gradients, Adagrad state, one
+batch's activations) fits this machine; the results folder must be appendable.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
 
 from bench import envinfo, paths
+from bench.data import names
 from bench.data.cache import DatasetRef, resolve
+from bench.data.dataset import Vocabulary
 from bench.errors import EXIT_INTERRUPTED, UsageError
 from bench.record import STATUS_OK
+from bench.registry import is_target
 from bench.run import sweep
 from bench.run.progress import SweepProgress
 from bench.run.runner import Options, Runner, SweepInterrupted
 from bench.run.summary import check_warnings, failures, format_table
+from bench.spec import BOUNDS, Bound, check_fits
 from bench.store import RECORDS_FILE, check_results_dir
 
 log = logging.getLogger(__name__)
@@ -83,25 +93,34 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     return p
 
 
-def _check_min(value: float, flag: str, minimum: float, inclusive: bool = True) -> None:
-    if value < minimum or (not inclusive and value == minimum):
-        bound = f">= {minimum:g}" if inclusive else f"> {minimum:g}"
-        raise UsageError(f"{flag} must be {bound}, got {value:g}")
+# The bounds of run's own numbers (the RunSpec's are bench.spec.BOUNDS).
+_TIMEOUT = Bound("--timeout", 0, 30 * 86400, "30 days", open_low=True)
+_RETRIEVE = Bound("--retrieve-seconds", 0, 3600, "an hour per batch size", open_low=True)
+_REPEATS = Bound("--repeats", 1, sweep.MAX_RUNS, "the most runs in one sweep")
 
 
 def build_runs(args: argparse.Namespace) -> list[sweep.Run]:
-    """Check every flag and expand the sweep (UsageError on bad input)."""
-    for flag in ("epochs", "repeats", "validation_freq"):
-        _check_min(getattr(args, flag), "--" + flag.replace("_", "-"), 1)
-    for flag in ("timeout", "retrieve_seconds", "learning_rate"):
-        _check_min(getattr(args, flag), "--" + flag.replace("_", "-"), 0, inclusive=False)
+    """Check every flag and expand the sweep (UsageError on bad input).
+
+    Every number is bounded and the sweep counted before it is expanded.
+    """
+    for field in ("epochs", "validation_freq", "learning_rate"):
+        BOUNDS[field].check(getattr(args, field))
+    for bound, value in ((_TIMEOUT, args.timeout), (_RETRIEVE, args.retrieve_seconds),
+                         (_REPEATS, args.repeats)):
+        bound.check(value)
+    names.check_name(args.dataset)
     entries = sweep.resolve_impls(args.impl)
-    depths = None if args.layers else sweep.parse_int_list(args.depth, "--depth")
+    depths = None if args.layers else sweep.parse_field(args.depth, "depth")
     stacks = sweep.layer_stacks(depths, args.layers)
-    seeds = sweep.parse_int_list(args.seed, "--seed", minimum=0)
+    seeds = sweep.parse_field(args.seed, "seed")
+    batches = sweep.parse_field(args.batch_size, "batch_size")
+    dims = sweep.parse_field(args.embedding_dim, "embedding_dim")
+    sweep.check_sweep_size(len(entries), len(stacks), len(seeds), args.repeats, len(batches),
+                           len(dims))
     runs = []
-    for batch in sweep.parse_int_list(args.batch_size, "--batch-size"):
-        for dim in sweep.parse_int_list(args.embedding_dim, "--embedding-dim"):
+    for batch in batches:
+        for dim in dims:
             runs += sweep.expand(
                 entries, stacks, seeds, args.repeats, epochs=args.epochs, batch_size=batch,
                 embedding_dim=dim, learning_rate=args.learning_rate,
@@ -109,6 +128,28 @@ def build_runs(args: argparse.Namespace) -> list[sweep.Run]:
                 dataset=args.dataset,
             )
     return runs
+
+
+def _check_sizes(runs: list[sweep.Run], dataset: str, vocab: Vocabulary | None,
+                 rows: int) -> None:
+    """Every run's batch fits `rows` and its model this machine (vocab None: a lower bound)."""
+    too_big = [r.spec.batch_size for r in runs if r.spec.batch_size > rows]
+    if too_big:
+        raise UsageError(f"--batch-size {too_big[0]} is larger than the training set "
+                         f"({'at most ' if vocab is None else ''}{rows} rows of {dataset})")
+    for spec in {dataclasses.replace(r.spec, impl="", seed=0) for r in runs}:
+        check_fits(spec, vocab)
+
+
+def _resolve(args: argparse.Namespace, runs: list[sweep.Run]) -> DatasetRef:
+    """The verified dataset; what can be refused without it is refused before it is built."""
+    cache_dir = Path(args.cache_dir) if args.cache_dir else None
+    if not is_target(args.dataset):
+        _check_sizes(runs, args.dataset, None, names.parse_dataset(args.dataset).max_rows)
+    # Numpy only, safe in the parent: verified once here, the workers trust it.
+    dataset = resolve(args.dataset, cache_dir)
+    _check_sizes(runs, args.dataset, dataset.vocab, dataset.train_rows)
+    return dataset
 
 
 def _options(args: argparse.Namespace, device: str, dataset: DatasetRef) -> Options:
@@ -129,12 +170,7 @@ def run_command(args: argparse.Namespace) -> int:
     args.device = envinfo.resolve_device(args.device)
     runs = build_runs(args)
     check_results_dir(args.results)
-    # Numpy only, safe in the parent: verified once here, the workers trust it.
-    dataset = resolve(args.dataset, Path(args.cache_dir) if args.cache_dir else None)
-    too_big = [r.spec.batch_size for r in runs if r.spec.batch_size > dataset.train_rows]
-    if too_big:
-        raise UsageError(f"--batch-size {too_big[0]} is larger than the training set "
-                         f"({dataset.train_rows} rows of {args.dataset})")
+    dataset = _resolve(args, runs)
     runner = Runner(runs, _options(args, args.device, dataset), listener=lambda *a: None)
     skip = runner.skipped()
     todo = [r for i, r in enumerate(runs) if i not in skip]
@@ -159,5 +195,5 @@ def run_command(args: argparse.Namespace) -> int:
     if problems:
         print(problems, file=sys.stderr)
     print(f"records: {args.results / RECORDS_FILE}; tables and plots: "
-          f"python -m bench report --results {args.results}", file=sys.stderr)
+          f"python -m bench report --results {shlex.quote(str(args.results))}", file=sys.stderr)
     return code

@@ -6,12 +6,16 @@ import re
 from dataclasses import dataclass
 
 from bench.errors import UsageError
+from bench.registry import is_target, module_exists
 
 REAL_DATASETS = ("ml-100k", "ml-1m")
+# Ratings in each real dataset: an upper bound of any split's rows, known without the cache.
+REAL_RATINGS = {"ml-100k": 100_000, "ml-1m": 1_000_209}
 # Bump whenever preprocessing would change any cached array: each version gets its own folder.
 PREPROCESSING_VERSION = 1
 _SYNTHETIC_KEYS = ("users", "movies", "ratings", "seed")
 _SYNTHETIC_HELP = "synthetic:users=U,movies=M,ratings=R[,seed=S] with positive integers"
+_KNOWN = f"known: {', '.join(REAL_DATASETS)}, {_SYNTHETIC_HELP}"
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,11 @@ class DatasetSpec:
         )
 
     @property
+    def max_rows(self) -> int:
+        """Ratings in the whole dataset: no split has more rows (known without the cache)."""
+        return self.ratings if self.kind == "synthetic" else REAL_RATINGS[self.kind]
+
+    @property
     def slug(self) -> str:
         """A file-system-safe form of the name, for the cache folder."""
         if self.kind != "synthetic":
@@ -51,9 +60,7 @@ def parse_dataset(name: str) -> DatasetSpec:
     if name in REAL_DATASETS:
         return DatasetSpec(kind=name)
     if not name.startswith("synthetic:"):
-        raise UsageError(
-            f"unknown dataset {name!r}; use ml-100k, ml-1m or {_SYNTHETIC_HELP}"
-        )
+        raise UsageError(f"unknown dataset {name!r}; {_KNOWN}")
     values: dict[str, int] = {}
     for part in name[len("synthetic:"):].split(","):
         match = re.fullmatch(r"(\w+)=(\d+)", part.strip())
@@ -71,3 +78,18 @@ def parse_dataset(name: str) -> DatasetSpec:
             "distinct ratings fit; lower ratings or raise users/movies"
         )
     return spec
+
+
+def check_name(name: str) -> None:
+    """UsageError unless `name` is a dataset name or a `module:function` whose module exists.
+
+    Checked before anything starts; whether the function returns a Dataset is
+    for bench/data/cache.py's `resolve` (one line too).
+    """
+    if not is_target(name):
+        parse_dataset(name)
+        return
+    module = name.partition(":")[0]
+    if not module_exists(module):
+        raise UsageError(f"unknown dataset {name!r}: no module {module!r} for a "
+                         f"module:function; {_KNOWN}")

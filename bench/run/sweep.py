@@ -12,25 +12,34 @@ Never imports a framework (the parent process uses it). Two out-of-tree forms
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from bench import registry
 from bench.errors import UsageError
 from bench.registry import ImplEntry
-from bench.spec import RunSpec, layers_for_depth
+from bench.spec import BOUNDS, MAX_DEPTH, MAX_SIZE, Bound, RunSpec, layers_for_depth
+
+# At most this many values in one list flag, and runs in one sweep: counted before expanding.
+MAX_VALUES = 10_000
+MAX_RUNS = 10_000
 
 
-def parse_int_list(text: str, flag: str, minimum: int = 1, ranges: bool = True) -> list[int]:
-    """"3", "1,2,3" or "0-4" (inclusive range) -> ints, each >= minimum.
+def parse_int_list(text: str, flag: str, minimum: int = 1, ranges: bool = True,
+                   maximum: int | None = None, why: str = "") -> list[int]:
+    """"3", "1,2,3" or "0-4" (inclusive range) -> ints, each in minimum..maximum.
 
     The one parser of the integer-list flags of `run`, `parity` and `retrieval`.
+    A range is counted before it is expanded (at most MAX_VALUES values).
 
     Args:
         text: the flag's value.
         flag: the flag's name, for the error message.
         minimum: smallest allowed value.
         ranges: whether "a-b" is allowed (not for sizes, where 1000-1000000 is a typo).
+        maximum: largest allowed value (None: MAX_SIZE).
+        why: the reason for `maximum`, for the error message.
     """
     values: list[int] = []
     try:
@@ -38,9 +47,7 @@ def parse_int_list(text: str, flag: str, minimum: int = 1, ranges: bool = True) 
             part = part.strip()
             lo, sep, hi = part.partition("-")
             if sep and lo and ranges:
-                if int(hi) < int(lo):
-                    raise UsageError(f"{flag}: range {part!r} runs backwards; write {hi}-{lo}")
-                values.extend(range(int(lo), int(hi) + 1))
+                values.extend(_range(int(lo), int(hi), part, flag, MAX_VALUES - len(values)))
             else:
                 values.append(int(part))
     except ValueError:
@@ -48,10 +55,39 @@ def parse_int_list(text: str, flag: str, minimum: int = 1, ranges: bool = True) 
         raise UsageError(f"{flag}: expected an integer, {forms}, got {text!r}") from None
     if not values:
         raise UsageError(f"{flag}: no values in {text!r}")
-    bad = [v for v in values if v < minimum]
-    if bad:
-        raise UsageError(f"{flag} must be >= {minimum}, got {bad[0]}")
+    if len(values) > MAX_VALUES:
+        raise UsageError(f"{flag}: {len(values):,} values; at most {MAX_VALUES:,}")
+    for value in values:
+        Bound(flag, minimum, MAX_SIZE if maximum is None else maximum, why).check(value)
     return list(dict.fromkeys(values))  # de-duplicated, order kept
+
+
+def _range(lo: int, hi: int, part: str, flag: str, room: int) -> range:
+    """range(lo, hi + 1), refused before it exists when backwards or longer than `room`."""
+    if hi < lo:
+        raise UsageError(f"{flag}: range {part!r} runs backwards; write {hi}-{lo}")
+    if hi - lo + 1 > room:
+        raise UsageError(f"{flag}: range {part!r} has {hi - lo + 1:,} values; "
+                         f"at most {MAX_VALUES:,} in one flag")
+    return range(lo, hi + 1)
+
+
+def parse_field(text: str, field: str) -> list[int]:
+    """A list flag of a RunSpec field ("seed", "batch_size", ...) or "depth", within its bounds."""
+    if field == "depth":
+        return parse_int_list(text, "--depth", maximum=MAX_DEPTH,
+                              why="its widest layer, 32 x 2^(depth-1), must fit a 64-bit index")
+    bound = BOUNDS[field]
+    return parse_int_list(text, bound.flag, int(bound.low), maximum=int(bound.high),
+                          why=bound.why)
+
+
+def check_sweep_size(*counts: int) -> None:
+    """UsageError, before anything is expanded, when the sweep would exceed MAX_RUNS runs."""
+    total = math.prod(counts)
+    if total > MAX_RUNS:
+        raise UsageError(f"the sweep would be {total:,} runs; at most {MAX_RUNS:,} in one "
+                         "command (split it; --resume skips what is recorded)")
 
 
 def parse_layers(text: str) -> tuple[int, ...]:
@@ -60,8 +96,10 @@ def parse_layers(text: str) -> tuple[int, ...]:
         sizes = tuple(int(part) for part in text.split(","))
     except ValueError:
         raise UsageError(f"--layers: expected sizes like 256,128,32, got {text!r}") from None
-    if any(s < 1 for s in sizes):
-        raise UsageError(f"--layers: every size must be >= 1, got {text!r}")
+    if len(sizes) > MAX_DEPTH:
+        raise UsageError(f"--layers: at most {MAX_DEPTH} layers, got {len(sizes)}")
+    for size in sizes:
+        Bound("--layers", 1, MAX_SIZE).check(size)
     return sizes
 
 
