@@ -173,7 +173,7 @@ OTHER = [
     Case("data", ("data", "build", "--cache-dir", "{ro}/sub"), "not writable", base=False),
     Case("data", ("data", "build", "--cache-dir", "{long}"), "too long", base=False),
     Case("data", ("data", "build", "--cache-dir", "{dangling}"), "leads nowhere", base=False),
-    Case("data", ("data", "build", "--force"), "not a directory",
+    Case("data", ("data", "build", "--force"), "{file}",
          env={"DEEPREC_CACHE_DIR": "{file}"}, base=False),
     Case("list", ("--nope",), "unrecognized arguments"),
     Case("list", ("nope",), "invalid choice", base=False),
