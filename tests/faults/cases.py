@@ -153,7 +153,7 @@ HOSTILE = [("{file}", "not a directory"), ("{file}/sub", "not a directory"),
            ("{long}", "too long"), ("{ro}", "not writable"), ("{ro}/sub", "not writable")]
 APPEND_ONLY = [("run", "--results"), ("retrieval", "--results")]  # they append records.jsonl
 
-_CACHE = "issue 12: a cache root that is a file, in bench/data/cache.py"
+_CACHE = "issue 12: a cache root that is a file or a name too long, in bench/data/cache.py"
 OTHER = [
     # An unbuilt cache is not built for a run its batch size refuses anyway.
     Case("run", ("--dataset", "ml-100k", "--cache-dir", "{cache}", "--batch-size", "1000000"),
@@ -184,6 +184,8 @@ OTHER = [
          pending=_CACHE),
     Case("data", ("data", "verify"), "{file}", env={"DEEPREC_CACHE_DIR": "{file}"}, base=False,
          pending=_CACHE),
+    Case("run", ("--dataset", "ml-100k", "--cache-dir", "{long}"), "too long", pending=_CACHE),
+    Case("parity", ("--dataset", "ml-100k", "--cache-dir", "{long}"), "too long"),
 ]
 
 
