@@ -1,9 +1,10 @@
 """One run's result record: what `python -m bench run` stores, and its schema.
 
 A record is one JSON object (one line of `<results dir>/records.jsonl`, see
-bench/store.py). Readers should use `bench.store.ResultsStore(dir).records()`,
-which skips torn lines, and compare only records whose `spec_hash`,
-`dataset.content_hash` and environment agree.
+bench/store.py). Readers should use `bench.store.ResultsStore(dir).records()`
+(or `.scan(problem)`), which leave out torn, foreign and wrongly typed lines
+with their reasons (`problem` below), and compare only records whose
+`spec_hash`, `dataset.content_hash` and environment agree.
 
 Schema, version 1 (`schema_version`). Times are seconds (`_s`) or milliseconds
 (`_ms`) as their names say; every figure may be null when its phase did not
@@ -76,6 +77,7 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -106,6 +108,85 @@ def error_tail(text: str, limit: int = ERROR_TAIL_CHARS) -> str:
     text = text.strip()
     return text if len(text) <= limit else "..." + text[-limit:]
 
+
+
+Types = tuple[type, ...]
+NUMBER: Types = (int, float, type(None))  # a figure: a number, a flag (bool) or null
+
+# A training record's top-level fields: the required ones and their types.
+_REQUIRED: dict[str, Types] = {
+    "run_id": (str,), "status": (str,), "impl": (str,), "spec": (dict,), "spec_hash": (str,),
+    "repeat": (int,), "dataset": (dict,), "started_at": (str,), "schema_version": (int,)}
+_OPTIONAL: dict[str, Types] = {
+    "duration_s": NUMBER, "error": (str, type(None)), "figures": (dict,), "curve": (dict,),
+    "retrieval": (dict,), "impl_info": (dict,), "environment": (dict,), "git": (dict,),
+    "worker": (dict,)}
+
+
+def type_problem(d: Mapping[str, Any], required: Mapping[str, Types],
+                 optional: Mapping[str, Types] | None = None, where: str = "") -> str | None:
+    """What is wrong with the types of `d`'s fields, or None when they are as declared.
+
+    A missing optional field is fine; null only where NoneType is among the
+    types; bool never passes where int alone is asked (such as `repeat`).
+    """
+    for name, types in {**required, **(optional or {})}.items():
+        if name not in d:
+            if name in required:
+                return f"no {where}{name}"
+            continue
+        value = d[name]
+        int_only = bool not in types and float not in types
+        if not isinstance(value, types) or (isinstance(value, bool) and int_only):
+            return f"{where}{name} is {type(value).__name__}, not {types[0].__name__}"
+    return None
+
+
+def values_problem(values: Any, types: Types, where: str) -> str | None:
+    """The first of `values` (a list, or a dict's values) whose type is not in `types`."""
+    items = values.items() if isinstance(values, dict) else enumerate(values)
+    for key, v in items:
+        if not isinstance(v, types):
+            return f"{where}.{key} is {type(v).__name__}, not a number"
+    return None
+
+
+def problem(d: Mapping[str, Any]) -> str | None:
+    """Why a stored dict is not a training record this code can read, or None.
+
+    The one test of a training record, shared by `--resume` (bench/store.py)
+    and the report: a foreign, damaged or wrongly typed line is left out with
+    this reason instead of crashing either.
+    """
+    if d.get("kind", "train") != "train":
+        return f"kind {d.get('kind')!r} (not a training run)"
+    why = type_problem(d, _REQUIRED, _OPTIONAL)
+    if why:
+        return why
+    if d["status"] not in STATUSES:
+        return f"status {d['status']!r} (unknown)"
+    layers = d["spec"].get("layer_sizes")
+    if not (isinstance(layers, list) and layers
+            and all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in layers)):
+        return f"spec.layer_sizes is {layers!r}, not a list of positive integers"
+    why = type_problem(d["spec"], {}, {"seed": (int,), "device": (str,)}, "spec.")
+    why = why or values_problem(d.get("figures") or {}, NUMBER, "figures")
+    for name, values in (d.get("curve") or {}).items():
+        why = why or (None if isinstance(values, list) else f"curve.{name} is not a list")
+        why = why or values_problem(values, NUMBER, f"curve.{name}")
+    for batch, stats in (d.get("retrieval") or {}).items():
+        why = why or (None if isinstance(stats, dict) else f"retrieval.{batch} is not a dict")
+        why = why or values_problem(stats, NUMBER, f"retrieval.{batch}")
+    return why or _context_problem(d)
+
+
+def _context_problem(d: Mapping[str, Any]) -> str | None:
+    """Types of the nested fields the report reads: dataset, environment, impl_info, git."""
+    return (type_problem(d["dataset"], {}, {"name": (str,), "content_hash": (str,)}, "dataset.")
+            or type_problem(d.get("environment") or {}, {},
+                            {"gpus": (list,), "packages": (dict,)}, "environment.")
+            or type_problem(d.get("impl_info") or {}, {}, {"versions": (dict,)}, "impl_info.")
+            or type_problem(d.get("git") or {}, {}, {"dirty": (bool,)}, "git."))
 
 @dataclass
 class RunRecord:

@@ -6,8 +6,10 @@ in full first, then written under an exclusive `fcntl.flock` on a file opened
 with O_APPEND, and fsync'ed before the lock is released. A writer killed
 mid-write can leave a torn last line; the next writer sees the file does not
 end in a newline and starts on a fresh line, so the torn fragment never
-swallows a good record, and readers skip any line that is not a whole JSON
-object.
+swallows a good record. `ResultsStore.scan` is the one reader (for `--resume`,
+the report and the retrieval report): it keeps what a kind's check accepts and
+counts every other line with its reason, so a foreign or damaged line is left
+out, never a crash.
 """
 
 from __future__ import annotations
@@ -18,15 +20,17 @@ import logging
 import math
 import os
 import tempfile
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
 
 from bench.errors import UsageError
-from bench.record import STATUS_OK, RunRecord
+from bench.record import STATUS_OK, RunRecord, problem
 
 log = logging.getLogger(__name__)
 
@@ -156,6 +160,22 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[n:]
 
 
+Check = Callable[[dict[str, Any]], str | None]  # why a record is not of a kind, or None
+
+
+@dataclass
+class Scan:
+    """What one read of the store understood, and what it left out and why."""
+
+    records: list[dict[str, Any]] = field(default_factory=list)
+    skipped: Counter[str] = field(default_factory=Counter)
+
+    def explain(self) -> str:
+        """One line: "left out 2 line(s): 1 not JSON; 1 status 'x' (unknown)"."""
+        reasons = "; ".join(f"{n} {why}" for why, n in sorted(self.skipped.items()))
+        return f"left out {sum(self.skipped.values())} line(s): {reasons}"
+
+
 class ResultsStore:
     """Records of every run in one directory.
 
@@ -177,34 +197,63 @@ class ResultsStore:
             _write_all(fd, prefix + line.encode())
             os.fsync(fd)
 
-    def iter_dicts(self) -> Iterator[dict[str, Any]]:
-        """Every whole record as a dict; torn or foreign lines are skipped (logged)."""
-        if not self.path.exists():
-            return
-        skipped = 0
+    def scan(self, check: Check | None = None) -> Scan:
+        """The one reader: every record `check` accepts, and why each other line was skipped.
+
+        Args:
+            check: a kind's test (bench.record.problem for training runs,
+                bench.retrieval.records.problem for retrieval); None keeps every
+                whole JSON object that has a run_id.
+        """
+        out = Scan()
+        if not self.path.is_file():
+            return out
         with open(self.path, "rb") as f:
             for raw in f:
-                try:
-                    if not raw.endswith(b"\n"):
-                        raise ValueError("unterminated line")
-                    obj = json.loads(raw)
-                    if not isinstance(obj, dict) or "run_id" not in obj:
-                        raise ValueError("not a record")
-                except ValueError:
-                    skipped += raw.strip() != b""
-                    continue
-                yield obj
-        if skipped:
-            log.warning("%s: skipped %d torn or invalid line(s)", self.path, skipped)
+                why, obj = _parse(raw)
+                if why is None and check is not None:
+                    why = check(obj)
+                if why is None:
+                    out.records.append(obj)
+                elif raw.strip():
+                    out.skipped[why] += 1
+        return out
+
+    def iter_dicts(self) -> Iterator[dict[str, Any]]:
+        """Every whole record as a dict; torn or foreign lines are skipped (logged)."""
+        found = self.scan()
+        if found.skipped:
+            log.warning("%s: %s", self.path, found.explain())
+        yield from found.records
 
     def records(self) -> list[RunRecord]:
-        """Every whole record, in append order."""
-        return [RunRecord.from_dict(d) for d in self.iter_dicts()]
+        """Every training record this code can read, in append order (see `scan`)."""
+        return [RunRecord.from_dict(d) for d in self.scan(problem).records]
 
     def has_run(self, run_id: str) -> bool:
         """Whether a record for `run_id` is already stored."""
-        return any(d.get("run_id") == run_id for d in self.iter_dicts())
+        return any(d.get("run_id") == run_id for d in self.scan().records)
 
     def ok_keys(self) -> set[tuple[str, int, str | None]]:
-        """RunRecord.key() of every run recorded as ok (what `--resume` skips)."""
-        return {r.key() for r in self.records() if r.status == STATUS_OK}
+        """RunRecord.key() of every run recorded as ok (what `--resume` skips).
+
+        Lines that are not readable training records are left out and logged
+        with their reasons, as the report lists them.
+        """
+        found = self.scan(problem)
+        if found.skipped:
+            log.warning("%s: %s", self.path, found.explain())
+        return {RunRecord.from_dict(d).key() for d in found.records if d["status"] == STATUS_OK}
+
+
+def _parse(raw: bytes) -> tuple[str | None, dict[str, Any]]:
+    """(None, the record) for a whole JSON object with a run_id, else (why not, {})."""
+    if not raw.endswith(b"\n"):
+        return "torn line (no newline: a writer was cut off)", {}
+    try:
+        obj = json.loads(raw)
+    except (ValueError, RecursionError):  # RecursionError: nesting deeper than json allows
+        return "not JSON", {}
+    if not isinstance(obj, dict) or "run_id" not in obj:
+        return "not a record (no run_id)", {}
+    return None, obj

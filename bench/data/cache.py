@@ -42,15 +42,28 @@ class CacheError(UsageError):
 
 
 def cache_root(cache_dir: Path | None = None) -> Path:
-    """The folder holding every dataset's cache (see the module docstring for the order)."""
+    """The folder holding every dataset's cache (see the module docstring for the order).
+
+    Raises:
+        CacheError: the folder, or the nearest existing folder above it, is a file.
+    """
     if cache_dir is not None:
-        return Path(cache_dir)
-    if os.environ.get(ENV_VAR):
-        return Path(os.environ[ENV_VAR])
-    if (_CHECKOUT / "pyproject.toml").is_file() and (_CHECKOUT / "datasets").is_dir():
+        root, given = Path(cache_dir), "--cache-dir"
+    elif os.environ.get(ENV_VAR):
+        root, given = Path(os.environ[ENV_VAR]), ENV_VAR
+    elif (_CHECKOUT / "pyproject.toml").is_file() and (_CHECKOUT / "datasets").is_dir():
         return _CHECKOUT / "datasets"
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "deeprec-bench"
+    else:
+        base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+        root, given = Path(base) / "deeprec-bench", "the cache dir"
+    try:
+        existing = next((p for p in (root, *root.parents) if p.exists()), None)
+    except OSError as exc:  # a name too long for the file system
+        raise CacheError(f"{given} {root}: {exc.strerror}") from None
+    if existing is not None and not existing.is_dir():
+        what = "is a file" if existing == root else f"is inside {existing}, a file"
+        raise CacheError(f"{given} {root} {what}; pass a folder")
+    return root
 
 
 def cache_path(name: str, cache_dir: Path | None = None) -> Path:
@@ -117,9 +130,10 @@ def load_ref(ref: DatasetRef) -> Dataset:
             raise CacheError(f"dataset changed since the run started: {ref.name} returned hash "
                              f"{data.content_hash}, expected {ref.content_hash}")
         return data
-    folder = Path(ref.location)
+    pointer = Path(ref.location)
+    folder = store.current(pointer)  # one version for the manifest and the arrays
     changed = "cache changed since the run started"
-    hint = _rebuild_hint(parse_dataset(ref.name).name, folder.parent)
+    hint = _rebuild_hint(parse_dataset(ref.name).name, pointer.parent)
     try:
         manifest = store.read_manifest(folder)
         found = manifest["content_hash"]

@@ -10,8 +10,17 @@ over the arrays' names, dtypes, shapes and bytes (plus the vocabulary and the
 split size); it also carries the sha256 of its own canonical text. `read`
 checks all three, so any changed byte is refused; `read_trusted` (a run's
 workers, after the parent's `read`) checks only each array's dtype and shape
-against the digest-checked manifest. Writing goes to a temporary
-sibling folder that is renamed into place only when complete.
+against the digest-checked manifest. A manifest missing what readers need,
+or a file where a folder should be (or the reverse), is refused the same way.
+
+Versions: each build is written to a temporary sibling folder, renamed to
+`<name>.<build id>` when complete, and the cache path readers use,
+`<name>`, is a symlink replaced in one rename to point at it. Readers resolve
+the symlink once per read (`current`), so a forced rebuild never shows them
+no cache or a mix of two builds; the previous version stays until the next
+build. A plain `<name>/` folder (built before versions existed) is read as
+it is and becomes a version on the next build. Folders are created 0777
+less the umask (0755 usually), files 0666 less the umask.
 
 numpy, json and hashlib only: loading must stay fast and framework-free.
 """
@@ -19,12 +28,13 @@ numpy, json and hashlib only: loading must stay fast and framework-free.
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import io
 import json
 import os
 import shutil
-import tempfile
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -68,51 +78,122 @@ def _manifest_digest(manifest: Mapping[str, Any]) -> str:
 def write(
     final: Path, arrays: Mapping[str, np.ndarray], manifest: dict[str, Any], replace: bool
 ) -> bool:
-    """Write a cache folder atomically at `final`.
+    """Write a new version of a cache and point `final` at it atomically.
+
+    The arrays and manifest go to a private temporary folder, which is renamed
+    to a version folder `<final>.<build id>` once complete; then `final`, a
+    symlink, is replaced by one to the new version in one rename. A reader
+    sees the old version or the new one, never no cache (see `current`).
 
     Args:
-        final: the cache folder to create.
+        final: the cache path readers use (cache.cache_path).
         arrays: name -> array.
         manifest: everything but "arrays", "content_hash" and "manifest_sha256",
             which are filled in here; must hold "content_meta" (hashed with the arrays).
-        replace: move an existing `final` aside first (it was found corrupt or
-            a rebuild was forced); otherwise an existing folder wins.
+        replace: point `final` at this build even when it already names a cache
+            (it was found corrupt or a rebuild was forced); otherwise an existing one wins.
 
     Returns:
-        True if this call's folder is now in place, False if another
-        concurrent writer's folder won (ours is discarded).
+        True if this call's version is now the one `final` names, False if another
+        concurrent writer's won (ours is discarded).
     """
-    final.parent.mkdir(parents=True, exist_ok=True)
-    prefix = f"{TMP_PREFIX}{final.name}-{os.getpid()}-"
-    tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=final.parent))
+    final.parent.mkdir(parents=True, exist_ok=True)  # 0777 less the umask, as every folder here
+    tmp = final.parent / f"{TMP_PREFIX}{final.name}-{os.getpid()}-{os.urandom(4).hex()}"
+    os.mkdir(tmp)  # not tempfile.mkdtemp: its 0700 would hide a shared cache from other users
     try:
-        (tmp / ARRAYS).mkdir()
-        entries = {}
-        for name in sorted(arrays):
-            data = _npy_bytes(arrays[name])
-            (tmp / ARRAYS / f"{name}.npy").write_bytes(data)
-            entries[name] = {
-                "file": f"{ARRAYS}/{name}.npy",
-                "dtype": arrays[name].dtype.str,
-                "shape": list(arrays[name].shape),
-                "sha256": hashlib.sha256(data).hexdigest(),
-            }
-        manifest = dict(manifest, arrays=entries)
-        manifest["content_hash"] = content_hash(arrays, manifest["content_meta"])
-        manifest["manifest_sha256"] = _manifest_digest(manifest)
-        (tmp / MANIFEST).write_text(canonical_json(manifest), encoding="ascii")
-        if replace and final.exists():
-            _discard(final)
-        try:
-            os.rename(tmp, final)  # atomic; fails if another writer got there first
-        except OSError:
-            if not final.is_dir():
-                raise
-            return False
-        return True
+        _write_folder(tmp, arrays, manifest)
+        version = final.parent / f"{final.name}.{time.time_ns()}"
+        os.rename(tmp, version)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+    if replace:
+        _point(final, version)
+    else:
+        try:
+            os.symlink(version.name, final)  # atomic: fails if another writer got there first
+        except FileExistsError:
+            shutil.rmtree(version, ignore_errors=True)
+            return False
+    clean_versions(final)
+    return True
+
+
+def _write_folder(tmp: Path, arrays: Mapping[str, np.ndarray], manifest: dict[str, Any]) -> None:
+    """The arrays and the completed manifest (file digests, content hash) under `tmp`."""
+    (tmp / ARRAYS).mkdir()
+    entries = {}
+    for name in sorted(arrays):
+        data = _npy_bytes(arrays[name])
+        (tmp / ARRAYS / f"{name}.npy").write_bytes(data)
+        entries[name] = {
+            "file": f"{ARRAYS}/{name}.npy",
+            "dtype": arrays[name].dtype.str,
+            "shape": list(arrays[name].shape),
+            "sha256": hashlib.sha256(data).hexdigest(),
+        }
+    manifest = dict(manifest, arrays=entries)
+    manifest["content_hash"] = content_hash(arrays, manifest["content_meta"])
+    manifest["manifest_sha256"] = _manifest_digest(manifest)
+    (tmp / MANIFEST).write_text(canonical_json(manifest), encoding="ascii")
+
+
+def _point(final: Path, version: Path) -> None:
+    """Make `final` a symlink to `version` (a sibling) in one rename.
+
+    A plain folder at `final` (a cache from before versioned folders, or one
+    a user put there) cannot be renamed over: it is moved aside as a version
+    of its own first, then left for `clean_versions`.
+    """
+    link = final.parent / f"{TMP_PREFIX}{final.name}-{os.getpid()}-{os.urandom(4).hex()}.link"
+    os.symlink(version.name, link)
+    try:
+        if final.is_dir() and not final.is_symlink():
+            older = final.parent / f"{final.name}.{int(version.name.rsplit('.', 1)[1]) - 1}"
+            with contextlib.suppress(FileNotFoundError):  # a concurrent writer moved it
+                os.rename(final, older)
+        os.replace(link, final)
+    finally:
+        link.unlink(missing_ok=True)
+
+
+def current(final: Path) -> Path:
+    """The version folder `final` names now: readers resolve it once per read.
+
+    Every file of one read then comes from one version, whatever a
+    concurrent rebuild does to the pointer meanwhile. A plain folder (a cache
+    from before versioned folders) is its own version.
+    """
+    return Path(os.path.realpath(final))
+
+
+def versions(final: Path) -> list[Path]:
+    """Every version folder of `final`, oldest build first."""
+    found = []
+    for entry in final.parent.glob(f"{glob.escape(final.name)}.*"):
+        build_id = entry.name[len(final.name) + 1:]
+        if build_id.isdigit() and entry.is_dir() and not entry.is_symlink():
+            found.append((int(build_id), entry))
+    return [entry for _, entry in sorted(found)]
+
+
+def clean_versions(final: Path) -> None:
+    """Delete versions older than the one before `final`'s target.
+
+    The target and the version just before it stay, so a reader that
+    resolved the previous version a moment ago still finds its files; newer
+    ones belong to builds still switching the pointer.
+    """
+    target = current(final)
+    older = []
+    for version in versions(final):
+        if version == target:
+            break
+        older.append(version)
+    else:
+        return  # the target is not a version: leave everything
+    for version in older[:-1]:
+        shutil.rmtree(version, ignore_errors=True)
 
 
 def _npy_bytes(array: np.ndarray) -> bytes:
@@ -121,21 +202,21 @@ def _npy_bytes(array: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def _discard(folder: Path) -> None:
-    """Move a folder out of the way atomically, then delete it."""
-    trash = folder.parent / f"{TRASH_PREFIX}{folder.name}-{os.getpid()}-{os.urandom(4).hex()}"
-    with contextlib.suppress(FileNotFoundError):  # a concurrent writer moved it already
-        os.rename(folder, trash)
-        shutil.rmtree(trash, ignore_errors=True)
-
-
 def read_manifest(folder: Path) -> dict[str, Any]:
-    """The manifest of `folder`, checked byte for byte against its own digest."""
+    """The manifest of `folder`, checked byte for byte against its own digest and shape.
+
+    Any damage, a file where a folder should be included, is a StoreError.
+    """
+    folder = current(folder)
     try:
         text = (folder / MANIFEST).read_bytes().decode("ascii")
         manifest = json.loads(text)
     except FileNotFoundError as exc:
         raise StoreError(f"no cache at {folder}") from exc
+    except NotADirectoryError as exc:
+        raise StoreError(f"{folder} is a file, not a cache folder") from exc
+    except OSError as exc:
+        raise StoreError(f"cannot read {folder / MANIFEST} ({exc.strerror})") from exc
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise StoreError(f"{folder / MANIFEST} is corrupt ({exc})") from exc
     if not isinstance(manifest, dict) or canonical_json(manifest) != text:
@@ -145,11 +226,38 @@ def read_manifest(folder: Path) -> dict[str, Any]:
     if manifest.get("schema_version") != SCHEMA_VERSION:
         raise StoreError(f"{folder} has cache schema {manifest.get('schema_version')}, "
                          f"this code reads {SCHEMA_VERSION}")
+    why = _manifest_problem(manifest)
+    if why:
+        raise StoreError(f"{folder / MANIFEST} is incomplete ({why})")
     return manifest
+
+
+_ENTRY = {"file": str, "dtype": str, "shape": list, "sha256": str}
+
+
+def _manifest_problem(manifest: Mapping[str, Any]) -> str | None:
+    """What the readers need that a digest-consistent manifest lacks, or None."""
+    meta = manifest.get("content_meta")
+    if not (isinstance(meta, dict) and isinstance(meta.get("num_train"), int)
+            and isinstance(meta.get("vocabulary"), dict)):
+        return "no content_meta with num_train and vocabulary"
+    if not isinstance(manifest.get("content_hash"), str):
+        return "no content_hash"
+    arrays = manifest.get("arrays")
+    if not isinstance(arrays, dict) or not arrays:
+        return "no arrays list"
+    for name, entry in arrays.items():
+        if not (isinstance(entry, dict)
+                and all(isinstance(entry.get(k), t) for k, t in _ENTRY.items())):
+            return f"array {name}: not a file, dtype, shape and sha256"
+        if entry["file"] != f"{ARRAYS}/{name}.npy":
+            return f"array {name}: file {entry['file']!r} is not {ARRAYS}/{name}.npy"
+    return None
 
 
 def read(folder: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Manifest and arrays of `folder`, every file and the content hash verified."""
+    folder = current(folder)  # one version for the whole read
     manifest = read_manifest(folder)
     arrays = {}
     for name, entry in manifest["arrays"].items():
@@ -158,7 +266,10 @@ def read(folder: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
             data = file.read()
         if hashlib.sha256(data).hexdigest() != entry["sha256"]:
             raise StoreError(f"{path} does not match its recorded sha256")
-        arrays[name] = np.load(io.BytesIO(data), allow_pickle=False)
+        try:
+            arrays[name] = np.load(io.BytesIO(data), allow_pickle=False)
+        except ValueError as exc:  # bytes that match a forged sha256 but are no .npy
+            raise StoreError(f"{path} is corrupt ({exc})") from exc
     if content_hash(arrays, manifest["content_meta"]) != manifest["content_hash"]:
         raise StoreError(f"{folder}: content hash mismatch")
     return manifest, arrays
@@ -168,7 +279,8 @@ def read_trusted(folder: Path, manifest: Mapping[str, Any]) -> dict[str, np.ndar
     """The arrays `manifest` lists, each checked for presence, dtype and shape only.
 
     For a folder whose bytes a full `read` verified earlier (a run's parent
-    does, its workers call this): nothing is hashed again.
+    does, its workers call this): nothing is hashed again. `folder` should be
+    the version `current` resolved when `manifest` was read.
     """
     arrays = {}
     for name, entry in manifest["arrays"].items():
@@ -176,7 +288,7 @@ def read_trusted(folder: Path, manifest: Mapping[str, Any]) -> dict[str, np.ndar
         try:
             with _open(path) as file:
                 array = np.load(file, allow_pickle=False)  # a real file: no extra copy
-        except ValueError as exc:  # a truncated or garbled file
+        except (ValueError, EOFError) as exc:  # a truncated or garbled file
             raise StoreError(f"{path} is corrupt ({exc})") from exc
         if array.dtype.str != entry["dtype"] or list(array.shape) != entry["shape"]:
             raise StoreError(f"{path} does not match its manifest's dtype and shape")
@@ -189,6 +301,8 @@ def _open(path: Path) -> BinaryIO:
         return path.open("rb")
     except FileNotFoundError as exc:
         raise StoreError(f"{path} is missing") from exc
+    except OSError as exc:  # a folder where the file should be, or a file for arrays/
+        raise StoreError(f"cannot read {path} ({exc.strerror})") from exc
 
 
 def clean_stale(root: Path) -> None:
@@ -196,13 +310,17 @@ def clean_stale(root: Path) -> None:
     if not root.is_dir():
         return
     for entry in root.iterdir():
-        if not entry.name.startswith((TMP_PREFIX, TRASH_PREFIX)) or not entry.is_dir():
+        if not entry.name.startswith((TMP_PREFIX, TRASH_PREFIX)):
             continue
         try:
             pid = int(entry.name.rsplit("-", 2)[-2])
         except (ValueError, IndexError):
             continue
-        if not _alive(pid):
+        if _alive(pid):
+            continue
+        if entry.is_symlink() or not entry.is_dir():  # a pointer a killed writer never placed
+            entry.unlink(missing_ok=True)
+        else:
             shutil.rmtree(entry, ignore_errors=True)
 
 

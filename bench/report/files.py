@@ -7,8 +7,12 @@ same records rewrites identical bytes.
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
+from bench.errors import UsageError
 from bench.report import markdown, pytest_bench, shared_start
 from bench.report.build import GroupReport, Report
 from bench.report.tables import csv_text
@@ -45,6 +49,7 @@ def _retrieval_at_scale(report: Report, out: Path) -> Path | None:
 
     It writes `retrieval.md` and `plots/retrieval-*.png` there itself (where
     `bench retrieval` writes them by default); None when there is nothing to show.
+    `out` is write()'s private folder: a bad record fails before anything is replaced.
     """
     records = report.retrieval_records
     if not records:
@@ -56,31 +61,52 @@ def _retrieval_at_scale(report: Report, out: Path) -> Path | None:
 def write(report: Report, out: Path, with_plots: bool = True) -> list[Path]:
     """Write README.md, the CSVs and (unless `with_plots` is False) the plots under `out`.
 
+    All or nothing: every file is first written to a private folder inside
+    `out`, and only when all of them exist is each moved over its old copy
+    (a rename), so an error part way leaves the previous report as it was.
     Returns the paths written (the retrieval section's own files aside).
     """
-    out.mkdir(parents=True, exist_ok=True)
-    # The retrieval section first: it reads the most free-form records, so a bad
-    # one fails before any training table is rewritten.
-    section = _retrieval_at_scale(report, out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        stage = Path(tempfile.mkdtemp(prefix=".report-", dir=out))
+    except OSError as exc:
+        raise UsageError(f"cannot write the report under {out}: {exc.strerror}") from None
+    try:
+        staged = _write_staged(report, stage, out, with_plots)
+        moved = [p for p in sorted(stage.rglob("*")) if p.is_file()]
+        for path in moved:  # every output exists: only renames are left
+            final = out / path.relative_to(stage)
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(path, final)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    return [out / p.relative_to(stage) for p in staged]
+
+
+def _write_staged(report: Report, stage: Path, out: Path, with_plots: bool) -> list[Path]:
+    """Every file of the report under `stage`, its links written as seen from `out`."""
+    section = _retrieval_at_scale(report, stage)
     written: list[Path] = []
     plot_paths: dict[str, dict[str, Path]] = {}
     if with_plots:
-        (out / "plots").mkdir(exist_ok=True)
+        (stage / "plots").mkdir()
         for g in report.groups:
-            plot_paths[g.slug] = _plots(g, out / "plots")
-            written += plot_paths[g.slug].values()
+            staged = _plots(g, stage / "plots")
+            written += staged.values()
+            plot_paths[g.slug] = {k: out / p.relative_to(stage) for k, p in staged.items()}
     kinds = ["training", "retrieval_latency", "parity"]
     for i, kind in enumerate(kinds):
         rows = [(g.csv_fields(), g.tables[i]) for g in report.groups]
-        written.append(_write_text(out / f"{kind}.csv", csv_text(rows)))
+        written.append(_write_text(stage / f"{kind}.csv", csv_text(rows)))
     if report.shared_start.found:
         ss = shared_start.table(report.shared_start)
-        written.append(_write_text(out / "shared_start_parity.csv", csv_text([({}, ss)])))
+        written.append(_write_text(stage / "shared_start_parity.csv", csv_text([({}, ss)])))
     if report.pytest_docs:
         pt = pytest_bench.table(report.pytest_docs)
-        written.append(_write_text(out / "pytest_benchmark.csv", csv_text([({}, pt)])))
+        written.append(_write_text(stage / "pytest_benchmark.csv", csv_text([({}, pt)])))
     if section is not None:
         written.append(section)
-    text = markdown.render(report, out, plot_paths, section)
-    written.append(_write_text(out / "README.md", text))
+    final_section = out / section.relative_to(stage) if section is not None else None
+    text = markdown.render(report, out, plot_paths, final_section)
+    written.append(_write_text(stage / "README.md", text))
     return written

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.record import STATUS_OK
+from bench.record import STATUS_OK, problem
 
 # Spec fields a comparison may vary over; every other field must agree.
 VARYING = ("impl", "seed")
@@ -167,10 +167,11 @@ def group_records(records: Iterable[Mapping[str, Any]]) -> Grouped:
         if rec.get("schema_version") != 1:
             out.left_out[f"schema_version {rec.get('schema_version')!r} (unknown)"] += 1
             continue
-        try:
-            buckets[group_key(rec)].append(to_run(rec))
-        except (KeyError, TypeError, ValueError):
-            out.left_out["malformed record (missing run_id, spec or figures)"] += 1
+        why = problem(dict(rec))  # the store's test of a training record (bench/record.py)
+        if why is not None:
+            out.left_out[f"malformed record ({why})"] += 1
+            continue
+        buckets[group_key(rec)].append(to_run(rec))
     for key, runs in buckets.items():
         # Stable order, whatever the append order: impl, seed, repeat, then run id.
         out.groups[key] = sorted(runs, key=lambda r: (r.impl, r.seed, r.repeat, r.run_id))

@@ -44,15 +44,55 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from bench.record import error_tail, new_run_id, utc_now_iso
+from bench.record import (
+    NUMBER,
+    STATUS_OK,
+    STATUSES,
+    error_tail,
+    new_run_id,
+    type_problem,
+    utc_now_iso,
+    values_problem,
+)
 from bench.retrieval.contenders import Contender
 
 KIND = "retrieval"
 SCHEMA_VERSION = 1
 BUILD_FIGURES = ("build_s", "import_s", "index_rss_mb", "baseline_rss_mb", "build_peak_delta_mb")
+
+_REQUIRED = {"run_id": (str,), "status": (str,), "impl": (str,), "spec": (dict,),
+             "spec_hash": (str,), "figures": (dict,), "impl_info": (dict,)}
+_OPTIONAL = {"started_at": (str,), "environment": (dict,), "git": (dict,), "worker": (dict,),
+             "command": (str, type(None)), "invocation": (str, type(None))}
+_SPEC = {"candidates": (int,), "dim": (int,), "k": (int,), "batch": (int,)}
+
+
+def problem(d: Mapping[str, Any]) -> str | None:
+    """Why a stored dict is not a retrieval record this code can read, or None.
+
+    The retrieval report's check for the store's one reader (bench/store.py):
+    a foreign, damaged or wrongly typed record is left out with this reason.
+    """
+    if d.get("kind") != KIND:
+        return f"kind {d.get('kind')!r} (not a retrieval record)"
+    why = type_problem(d, _REQUIRED, _OPTIONAL)
+    if why:
+        return why
+    if d["status"] not in STATUSES:
+        return f"status {d['status']!r} (unknown)"
+    why = (type_problem(d["spec"], _SPEC, {"params": (dict, type(None))}, "spec.")
+           or values_problem(d["figures"], NUMBER, "figures")
+           or type_problem(d["impl_info"], {}, {"resolved_options": (dict,)}, "impl_info.")
+           or type_problem(d.get("environment") or {}, {},
+                           {"gpus": (list,), "packages": (dict,)}, "environment.")
+           or type_problem(d.get("worker") or {}, {}, {"loadavg_1m": NUMBER}, "worker."))
+    if why is None and d["status"] == STATUS_OK and not (d["figures"].get("qps") or 0) > 0:
+        why = "an ok record without a positive figures.qps"
+    return why
 
 
 @dataclass(frozen=True)

@@ -15,12 +15,15 @@ approximate contenders. The same records always give the same bytes.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from bench.retrieval.records import KIND
+from bench.retrieval.records import KIND, problem
 
+OTHER_MACHINE = ("from another machine, seed or query pool than the newest record's; they are "
+                 "not comparable with these")
 REFERENCE = "faiss-flat"  # the exact-search reference ratios are taken against
 SECTION_FILE = "retrieval.md"
 
@@ -42,23 +45,30 @@ def comparability_key(rec: Mapping[str, Any]) -> tuple[Any, ...]:
             spec.get("num_queries"), spec.get("generator"))
 
 
-def select(records: Iterable[Mapping[str, Any]]) -> tuple[list[Mapping[str, Any]], int]:
+def select(records: Iterable[Mapping[str, Any]]) -> tuple[list[Mapping[str, Any]], Counter[str]]:
     """The retrieval records comparable with the newest one, last per (contender, spec).
 
-    Returns them and how many other retrieval records were left out (another
-    machine, seed or query pool): tables and ratios never mix those.
+    Returns them and the other retrieval records left out, counted by reason:
+    another machine, seed or query pool (tables and ratios never mix those), or
+    a record bench.retrieval.records.problem cannot read (foreign or damaged).
     """
-    recs = [r for r in records if r.get("kind") == KIND]
+    left_out: Counter[str] = Counter()
+    recs = []
+    for rec in records:
+        why = problem(rec) if rec.get("kind") == KIND else "other kind"
+        if why is None:
+            recs.append(rec)
+        elif why != "other kind":
+            left_out[f"malformed record ({why})"] += 1
     if not recs:
-        return [], 0
+        return [], left_out
     newest = comparability_key(max(recs, key=lambda r: str(r.get("started_at"))))
     by_key: dict[str, Mapping[str, Any]] = {}
-    left_out = 0
     for rec in recs:
         if comparability_key(rec) == newest:
             by_key[rec["spec_hash"]] = rec
         else:
-            left_out += 1
+            left_out[OTHER_MACHINE] += 1
     return list(by_key.values()), left_out
 
 
@@ -185,7 +195,7 @@ def _groups(recs: list[Mapping[str, Any]]) -> dict[tuple[int, int], list[Mapping
 
 
 def _provenance(recs: list[Mapping[str, Any]], command: str | None,
-                left_out: int = 0) -> list[str]:
+                left_out: Counter[str]) -> list[str]:
     commands = sorted({str(r["command"]) for r in recs if r.get("command")})
     if command:
         commands = [command]
@@ -203,9 +213,7 @@ def _provenance(recs: list[Mapping[str, Any]], command: str | None,
                      f"{max(loads):.1f} (on {env.get('cpu_count_logical', '?')} CPUs).")
     failed = sum(r["status"] != "ok" for r in recs)
     lines.append(f"Records: {len(recs)} ({failed} not ok).")
-    if left_out:
-        lines.append(f"Left out: {left_out} record(s) from another machine, seed or query pool "
-                     "than the newest record's; they are not comparable with these.")
+    lines += [f"Left out: {n} record(s) {why}." for why, n in sorted(left_out.items())]
     return lines + [""]
 
 
@@ -215,7 +223,7 @@ def render(records: Iterable[Mapping[str, Any]], command: str | None = None,
     return _render(*select(records), command, plots)
 
 
-def _render(recs: list[Mapping[str, Any]], left_out: int, command: str | None,
+def _render(recs: list[Mapping[str, Any]], left_out: Counter[str], command: str | None,
             plots: Mapping[tuple[int, int], list[str]] | None) -> str:
     """render's text from `select`'s records and left-out count."""
     if not recs:

@@ -206,10 +206,7 @@ class Runner:
         return self._write_parent_record(active, status, why, code)
 
     def _stored(self, run_id: str) -> RunRecord | None:
-        for d in self.store.iter_dicts():
-            if d.get("run_id") == run_id:
-                return RunRecord.from_dict(d)
-        return None
+        return next((r for r in self.store.records() if r.run_id == run_id), None)
 
     def _write_parent_record(
         self, active: Active, status: str, why: str, code: int | None

@@ -145,7 +145,13 @@ def test_killed_build_is_ignored_then_cleaned(tmp_path: Path) -> None:
     with pytest.raises(cache.CacheError):
         cache.load_dataset(SMALL_SYNTHETIC, tmp_path)
     folder = cache.ensure_dataset(SMALL_SYNTHETIC, cache_dir=tmp_path)
-    assert [p.name for p in tmp_path.iterdir()] == [folder.name]
+    assert _one_version(tmp_path, folder)
+
+
+def _one_version(root: Path, pointer: Path) -> bool:
+    """`root` holds just the cache path, a symlink, and the one version it names."""
+    names = sorted(p.name for p in root.iterdir())
+    return pointer.is_symlink() and names == [pointer.name, store.current(pointer).name]
 
 
 def test_concurrent_builds_leave_one_valid_cache(tmp_path: Path, monkeypatch, caplog) -> None:
@@ -171,7 +177,7 @@ def test_concurrent_builds_leave_one_valid_cache(tmp_path: Path, monkeypatch, ca
         thread.join(120)
     assert len(results) == 2 and results[0] == results[1]
     assert "another build finished" in caplog.text  # the loser discarded its copy
-    assert [p.name for p in tmp_path.iterdir()] == [Path(str(results[0])).name]
+    assert _one_version(tmp_path, Path(str(results[0])))
     cache.load_dataset(SMALL_SYNTHETIC, tmp_path)
 
 
@@ -182,7 +188,7 @@ def test_concurrent_cli_processes(tmp_path: Path) -> None:
     procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
              for _ in range(2)]
     assert [p.wait(120) for p in procs] == [0, 0]
-    assert len(list(tmp_path.iterdir())) == 1
+    assert _one_version(tmp_path, cache.cache_path(SMALL_SYNTHETIC, tmp_path))
     cache.load_dataset(SMALL_SYNTHETIC, tmp_path)
 
 

@@ -17,9 +17,9 @@ from bench.store import RECORDS_FILE, ResultsStore, check_results_dir
 def make_record(status: str = STATUS_OK, spec_hash: str = "abc", repeat: int = 0,
                 padding: int = 0) -> RunRecord:
     return RunRecord(
-        run_id=new_run_id(), status=status, impl="fake", spec={"seed": 0}, spec_hash=spec_hash,
-        repeat=repeat, dataset={"name": "tiny", "content_hash": "h"},
-        started_at="2024-01-01T00:00:00+00:00", figures={"pad": "x" * padding},
+        run_id=new_run_id(), status=status, impl="fake", spec={"seed": 0, "layer_sizes": [8]},
+        spec_hash=spec_hash, repeat=repeat, dataset={"name": "tiny", "content_hash": "h"},
+        started_at="2024-01-01T00:00:00+00:00", error="x" * padding or None,
     )
 
 

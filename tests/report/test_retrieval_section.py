@@ -31,7 +31,10 @@ def test_retrieval_records_from_both_stores_are_handed_over(tmp_path: Path,
     out = tmp_path / "out"
     assert main(["report", "--no-plots", "--results", str(results), "--out", str(out),
                  "--retrieval-results", str(retrieval)]) == 0
-    assert calls == [(["in-ret", "in-runs"], out / "retrieval")]
+    ((ids, section_dir),) = calls  # written in the report's private folder, then moved
+    assert ids == ["in-ret", "in-runs"] and section_dir.name == "retrieval"
+    assert section_dir.parent.parent == out and (out / "retrieval" / "retrieval.md").is_file()
+    assert not [p for p in out.iterdir() if p.name.startswith(".report-")]
     text = (out / "README.md").read_text()
     assert "2 retrieval record(s)" in text and "(retrieval/retrieval.md)" in text
     assert "1 record(s) of kind 'retrieval'" in text  # the one among training records
