@@ -173,7 +173,8 @@ def problem(d: Mapping[str, Any]) -> str | None:
     why = why or values_problem(d.get("figures") or {}, NUMBER, "figures")
     for name, values in (d.get("curve") or {}).items():
         why = why or (None if isinstance(values, list) else f"curve.{name} is not a list")
-        why = why or values_problem(values, NUMBER, f"curve.{name}")
+        counts = name in ("epoch", "val_epoch")  # epoch numbers: never null or fractional
+        why = why or values_problem(values, (int,) if counts else NUMBER, f"curve.{name}")
     for batch, stats in (d.get("retrieval") or {}).items():
         why = why or (None if isinstance(stats, dict) else f"retrieval.{batch} is not a dict")
         why = why or values_problem(stats, NUMBER, f"retrieval.{batch}")

@@ -54,6 +54,7 @@ DAMAGED: list[tuple[str, str]] = [
     ("no spec", json.dumps(_with(GOOD, "spec", ...))),
     ("repeat a bool", json.dumps(_with(GOOD, "repeat", True))),
     ("curve not lists", json.dumps(_with(GOOD, "curve.epoch_s", 3))),
+    ("a fractional epoch", json.dumps(_with(GOOD, "curve.val_epoch", [1.5, 1e308]))),
     ("gpus a string", json.dumps(_with(GOOD, "environment.gpus", "A100"))),
     ("not JSON", "{not json"),
     ("a list", "[1, 2]"),
@@ -78,7 +79,7 @@ def test_scan_keeps_the_good_and_counts_every_other_line_with_its_reason(tmp_pat
                      "spec.layer_sizes", "repeat is bool", "curve.epoch_s", "environment.gpus",
                      "not JSON", "not a record", "torn line"):
         assert fragment in reasons, fragment
-    assert "left out 11 line(s)" in found.explain()
+    assert "left out 12 line(s)" in found.explain()
     # The plain reader keeps whole objects with a run_id; records() and ok_keys() never raise.
     assert len(ResultsStore(root).scan().records) == len(DAMAGED) - 2 + 1
     store = ResultsStore(root)
