@@ -90,8 +90,10 @@ def problem(d: Mapping[str, Any]) -> str | None:
            or type_problem(d.get("environment") or {}, {},
                            {"gpus": (list,), "packages": (dict,)}, "environment.")
            or type_problem(d.get("worker") or {}, {}, {"loadavg_1m": NUMBER}, "worker."))
-    if why is None and d["status"] == STATUS_OK and not (d["figures"].get("qps") or 0) > 0:
-        why = "an ok record without a positive figures.qps"
+    figures = d["figures"]
+    if why is None and d["status"] == STATUS_OK and not (
+            (figures.get("qps") or 0) > 0 and isinstance(figures.get("recall"), int | float)):
+        why = "an ok record without a positive figures.qps and a figures.recall"
     return why
 
 

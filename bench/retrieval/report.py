@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.retrieval.records import KIND, problem
+from bench.store import atomic_write
 
 OTHER_MACHINE = ("from another machine, seed or query pool than the newest record's; they are "
                  "not comparable with these")
@@ -263,5 +264,6 @@ def write_section(records: Iterable[Mapping[str, Any]], out_dir: Path,
     out_dir.mkdir(parents=True, exist_ok=True)
     plots = write_plots(recs, out_dir / "plots", _groups(recs)) if recs else {}
     text = _render(recs, left_out, command, plots)
-    (out_dir / SECTION_FILE).write_text(text)
+    with atomic_write(out_dir / SECTION_FILE) as f:  # a reader never sees half a section
+        f.write(text)
     return text

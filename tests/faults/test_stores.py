@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -22,7 +23,7 @@ from bench.report import files
 from bench.retrieval.contenders import CONTENDERS
 from bench.retrieval.records import Setting, build_record
 from bench.retrieval.report import render, select
-from bench.store import RECORDS_FILE, ResultsStore
+from bench.store import RECORDS_FILE, ResultsStore, atomic_write
 from tests.report.records import make_record, study, write_study
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -157,6 +158,7 @@ def _retrieval(status: str = "ok") -> dict[str, Any]:
 
 @pytest.mark.parametrize("damage", [("spec", ...), ("spec", "x"), ("spec.dim", "32"),
                                     ("figures.qps", "fast"), ("figures", None),
+                                    ("figures.recall", ...),
                                     ("status", "exploded"), ("impl_info", ...),
                                     ("environment.gpus", 3)])
 def test_retrieval_report_leaves_out_a_damaged_record(damage: tuple[str, Any]) -> None:
@@ -167,3 +169,14 @@ def test_retrieval_report_leaves_out_a_damaged_record(damage: tuple[str, Any]) -
     text = render([good, bad])
     assert "Left out: 1 record(s) malformed record (" in text
     assert "No retrieval records" in render([bad])
+
+
+def test_atomic_writes_are_readable_by_others(tmp_path: Path) -> None:
+    """atomic_write's file gets open()'s mode (0666 less the umask), not mkstemp's 0600."""
+    old = os.umask(0o022)
+    try:
+        with atomic_write(tmp_path / "a.txt") as f:
+            f.write("x")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o644
