@@ -235,7 +235,7 @@ def _ensure(name: str, source: str, cache_dir: Path | None) -> tuple[Path, dict[
     except store.StoreError as exc:
         if folder.exists():
             log.warning("%s; rebuilding it", exc)
-    folder = build(name, source, cache_dir, force=folder.exists())
+    folder = build(name, source, cache_dir, force=folder.is_symlink() or folder.exists())
     return folder, store.read_manifest(folder)
 
 

@@ -58,6 +58,7 @@ def _manifest_edit(change: Callable[[dict], None]) -> Callable[[Path], None]:
 
 DAMAGE: dict[str, Callable[[Path], None]] = {
     "dataset folder is a file": _folder_is_a_file,
+    "the version it names is gone": lambda folder: shutil.rmtree(store.current(folder)),
     "arrays/ is a file": _arrays_is_a_file,
     "an array file is a folder": _array_is_a_folder,
     "no arrays list": _manifest_edit(lambda m: m.pop("arrays")),
@@ -83,6 +84,9 @@ def test_structure_damage_is_refused_then_rebuilt(built: Path, what: str, capsys
     ref = cache.resolve(SMALL, built)  # what `bench run` does first: rebuilds the damage
     assert ref.content_hash == good
     assert cache.load_ref(ref).content_hash == good
+    DAMAGE[what](cache.cache_path(SMALL, built))  # and `data build` (no --force) repairs it
+    assert main(["data", "build", "--dataset", SMALL, "--cache-dir", str(built)]) == 0
+    assert cache.verify(SMALL, built)["content_hash"] == good
 
 
 def _main_line(args: list[str], capsys) -> str:
