@@ -122,13 +122,13 @@ class Runner:
         todo = [self.runs[i] for i in range(len(self.runs)) if i not in skip]
         self.workdir = Path(tempfile.mkdtemp(prefix="deeprec-run-"))  # job files, worker logs
         try:
-            with interruptible():  # Ctrl-C or SIGTERM
-                for run in todo:
-                    self._run_one(run, records)
-        except KeyboardInterrupt:
-            signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut this
-            records.extend(self._interrupt(todo[len(records) :]))
-            raise SweepInterrupted(records) from None
+            with interruptible():  # Ctrl-C or SIGTERM raises once; later ones are ignored
+                try:
+                    for run in todo:
+                        self._run_one(run, records)
+                except KeyboardInterrupt:
+                    records.extend(self._interrupt(todo[len(records) :]))
+                    raise SweepInterrupted(records) from None
         finally:
             shutil.rmtree(self.workdir, ignore_errors=True)
         return records

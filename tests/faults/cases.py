@@ -57,7 +57,6 @@ class Case:
     code: int = 2
     env: dict[str, str] = field(default_factory=dict)
     base: bool = True  # False: `extra` is the whole argv
-    pending: str = ""  # who is fixing it, while it still breaks (the test expects a failure)
 
     @property
     def argv(self) -> tuple[str, ...]:
@@ -153,7 +152,6 @@ HOSTILE = [("{file}", "not a directory"), ("{file}/sub", "not a directory"),
            ("{long}", "too long"), ("{ro}", "not writable"), ("{ro}/sub", "not writable")]
 APPEND_ONLY = [("run", "--results"), ("retrieval", "--results")]  # they append records.jsonl
 
-_CACHE = "issue 12: a cache root that is a file or a name too long, in bench/data/cache.py"
 OTHER = [
     # An unbuilt cache is not built for a run its batch size refuses anyway.
     Case("run", ("--dataset", "ml-100k", "--cache-dir", "{cache}", "--batch-size", "1000000"),
@@ -179,12 +177,10 @@ OTHER = [
     Case("list", ("nope",), "invalid choice", base=False),
     Case("list", (), "required", base=False),
     # The cache folder named by a flag or the variable is a file (bench/data/cache.py).
-    Case("run", ("--dataset", "ml-100k", "--cache-dir", "{file}"), "{file}", pending=_CACHE),
-    Case("run", ("--dataset", "ml-100k"), "{file}", env={"DEEPREC_CACHE_DIR": "{file}"},
-         pending=_CACHE),
-    Case("data", ("data", "verify"), "{file}", env={"DEEPREC_CACHE_DIR": "{file}"}, base=False,
-         pending=_CACHE),
-    Case("run", ("--dataset", "ml-100k", "--cache-dir", "{long}"), "too long", pending=_CACHE),
+    Case("run", ("--dataset", "ml-100k", "--cache-dir", "{file}"), "{file}"),
+    Case("run", ("--dataset", "ml-100k"), "{file}", env={"DEEPREC_CACHE_DIR": "{file}"}),
+    Case("data", ("data", "verify"), "{file}", env={"DEEPREC_CACHE_DIR": "{file}"}, base=False),
+    Case("run", ("--dataset", "ml-100k", "--cache-dir", "{long}"), "too long"),
     Case("parity", ("--dataset", "ml-100k", "--cache-dir", "{long}"), "too long"),
 ]
 

@@ -47,4 +47,6 @@ def test_report_on_a_local_store_includes_its_retrieval_records(tmp_path: Path,
     local = write_study(tmp_path / "local", study({"keras-jax": [0.3]}))
     write_study(local / "retrieval", [{"run_id": "ret-1", "kind": "retrieval", "status": "ok"}])
     assert main(["report", "--no-plots", "--results", str(local)]) == 0
-    assert calls == [(["ret-1"], local / "retrieval")]
+    # Written in report's private folder inside `local`, then moved into place (all or nothing).
+    (ids, out_dir), = calls
+    assert ids == ["ret-1"] and out_dir.name == "retrieval" and out_dir.parent.parent == local
