@@ -151,6 +151,20 @@ def values_problem(values: Any, types: Types, where: str) -> str | None:
     return None
 
 
+def envelope_problem(d: Mapping[str, Any], kind: str, what: str,
+                     required: Mapping[str, Types], optional: Mapping[str, Types]) -> str | None:
+    """The check every record kind starts with: its kind, top-level field types, a known status.
+
+    A record without "kind" is a training run (records before kinds existed).
+    """
+    if d.get("kind", "train") != kind:
+        return f"kind {d.get('kind')!r} (not {what})"
+    why = type_problem(d, required, optional)
+    if why is None and d["status"] not in STATUSES:
+        why = f"status {d['status']!r} (unknown)"
+    return why
+
+
 def problem(d: Mapping[str, Any]) -> str | None:
     """Why a stored dict is not a training record this code can read, or None.
 
@@ -158,13 +172,9 @@ def problem(d: Mapping[str, Any]) -> str | None:
     and the report: a foreign, damaged or wrongly typed line is left out with
     this reason instead of crashing either.
     """
-    if d.get("kind", "train") != "train":
-        return f"kind {d.get('kind')!r} (not a training run)"
-    why = type_problem(d, _REQUIRED, _OPTIONAL)
+    why = envelope_problem(d, "train", "a training run", _REQUIRED, _OPTIONAL)
     if why:
         return why
-    if d["status"] not in STATUSES:
-        return f"status {d['status']!r} (unknown)"
     layers = d["spec"].get("layer_sizes")
     if not (isinstance(layers, list) and layers
             and all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in layers)):

@@ -51,7 +51,7 @@ from typing import Any
 from bench.record import (
     NUMBER,
     STATUS_OK,
-    STATUSES,
+    envelope_problem,
     error_tail,
     new_run_id,
     type_problem,
@@ -77,13 +77,9 @@ def problem(d: Mapping[str, Any]) -> str | None:
     The retrieval report's check for the store's one reader (bench/store.py):
     a foreign, damaged or wrongly typed record is left out with this reason.
     """
-    if d.get("kind") != KIND:
-        return f"kind {d.get('kind')!r} (not a retrieval record)"
-    why = type_problem(d, _REQUIRED, _OPTIONAL)
+    why = envelope_problem(d, KIND, "a retrieval record", _REQUIRED, _OPTIONAL)
     if why:
         return why
-    if d["status"] not in STATUSES:
-        return f"status {d['status']!r} (unknown)"
     why = (type_problem(d["spec"], _SPEC, {"params": (dict, type(None))}, "spec.")
            or values_problem(d["figures"], NUMBER, "figures")
            or type_problem(d["impl_info"], {}, {"resolved_options": (dict,)}, "impl_info.")
