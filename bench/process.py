@@ -253,12 +253,30 @@ class WorkerProcess:
 
 @contextlib.contextmanager
 def signals_deferred() -> Iterator[None]:
-    """Hold SIGINT and SIGTERM until the block is done (then they are delivered)."""
+    """Hold SIGINT and SIGTERM until the block is done (then they are delivered).
+
+    The mask holds them off this thread and the workers started inside (they
+    inherit it). The kernel may hand one to another thread instead (numpy's
+    BLAS pool), where Python's handler still runs: on the main thread the
+    handlers only note it meanwhile, and the first noted one is raised again
+    after the block.
+    """
+    noted: list[int] = []
+    handlers = {}
+    if threading.current_thread() is threading.main_thread():
+        handlers = {sig: signal.getsignal(sig) for sig in _INTERRUPTS}
+        handlers = {sig: h for sig, h in handlers.items() if h is not None}
+        for sig in handlers:
+            signal.signal(sig, lambda signum, _frame: noted.append(signum))
     old = signal.pthread_sigmask(signal.SIG_BLOCK, set(_INTERRUPTS))
     try:
         yield
     finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
+        if noted:
+            signal.raise_signal(noted[0])
 
 
 def _raise_interrupt(signum: int, frame: FrameType | None) -> None:

@@ -22,7 +22,8 @@ build. A plain `<name>/` folder (built before versions existed) is read as
 it is and becomes a version on the next build. Folders are created 0777
 less the umask (0755 usually), files 0666 less the umask.
 
-numpy, json and hashlib only: loading must stay fast and framework-free.
+numpy, json and hashlib only (and bench.process's signal mask): loading must stay
+fast and framework-free.
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import numpy as np
+
+from bench.process import signals_deferred
 
 SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
@@ -102,20 +105,30 @@ def write(
     os.mkdir(tmp)  # not tempfile.mkdtemp: its 0700 would hide a shared cache from other users
     try:
         _write_folder(tmp, arrays, manifest)
-        version = final.parent / f"{final.name}.{time.time_ns()}"
-        os.rename(tmp, version)
+        # Ctrl-C or SIGTERM waits for the version to be named and pointed at (or discarded):
+        # never a version no pointer names, nor a plain folder moved aside and not replaced.
+        with signals_deferred():
+            version = final.parent / f"{final.name}.{time.time_ns()}"
+            os.rename(tmp, version)
+            placed = _place(final, version, replace)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+    if placed:
+        clean_versions(final)
+    return placed
+
+
+def _place(final: Path, version: Path, replace: bool) -> bool:
+    """Point `final` at `version`; without `replace` an existing cache wins (`version` deleted)."""
     if replace:
         _point(final, version)
-    else:
-        try:
-            os.symlink(version.name, final)  # atomic: fails if another writer got there first
-        except FileExistsError:
-            shutil.rmtree(version, ignore_errors=True)
-            return False
-    clean_versions(final)
+        return True
+    try:
+        os.symlink(version.name, final)  # atomic: fails if another writer got there first
+    except FileExistsError:
+        shutil.rmtree(version, ignore_errors=True)
+        return False
     return True
 
 

@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 
 from bench.errors import UsageError
+from bench.process import signals_deferred
 from bench.report import markdown, pytest_bench, shared_start
 from bench.report.build import GroupReport, Report
 from bench.report.tables import csv_text
@@ -63,7 +64,8 @@ def write(report: Report, out: Path, with_plots: bool = True) -> list[Path]:
 
     All or nothing: every file is first written to a private folder inside
     `out`, and only when all of them exist is each moved over its old copy
-    (a rename), so an error part way leaves the previous report as it was.
+    (a rename), so an error or an interrupt part way leaves the previous report
+    as it was, or the new one whole; the private folder goes either way.
     Returns the paths written (the retrieval section's own files aside).
     """
     try:
@@ -74,10 +76,11 @@ def write(report: Report, out: Path, with_plots: bool = True) -> list[Path]:
     try:
         staged = _write_staged(report, stage, out, with_plots)
         moved = [p for p in sorted(stage.rglob("*")) if p.is_file()]
-        for path in moved:  # every output exists: only renames are left
-            final = out / path.relative_to(stage)
-            final.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(path, final)
+        with signals_deferred():  # every output exists: Ctrl-C waits for the last rename
+            for path in moved:
+                final = out / path.relative_to(stage)
+                final.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(path, final)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
     return [out / p.relative_to(stage) for p in staged]
