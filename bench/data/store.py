@@ -102,8 +102,8 @@ def write(
     """
     final.parent.mkdir(parents=True, exist_ok=True)  # 0777 less the umask, as every folder here
     tmp = final.parent / f"{TMP_PREFIX}{final.name}-{os.getpid()}-{os.urandom(4).hex()}"
-    os.mkdir(tmp)  # not tempfile.mkdtemp: its 0700 would hide a shared cache from other users
-    try:
+    try:  # an interrupt that lands just after mkdir returns must still remove the folder
+        os.mkdir(tmp)  # not tempfile.mkdtemp: its 0700 would hide a shared cache from other users
         _write_folder(tmp, arrays, manifest)
         # Ctrl-C or SIGTERM waits for the version to be named and pointed at (or discarded):
         # never a version no pointer names, nor a plain folder moved aside and not replaced.
