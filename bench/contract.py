@@ -9,6 +9,7 @@ Life of one run, as the harness drives it:
 
     impl = Impl(spec, dataset, initial_weights)   # build; host->device copies here
     for epoch in 1..E:
+        if epoch == 1: impl.compile_ahead()        # timed apart, inside epoch 1
         losses = impl.train_epoch(); impl.synchronize()
         if validation epoch: impl.refresh_candidates(); acc = impl.evaluate()
     q = impl.to_device(query_embeddings); idx = impl.retrieve(q, k); impl.synchronize(idx)
@@ -124,6 +125,18 @@ class RetrievalImpl(ABC):
     @abstractmethod
     def device_name(self) -> str:
         """The device the model runs on, e.g. "cpu" or "cuda:0 (NVIDIA H200)"."""
+
+    def compile_ahead(self) -> str | None:
+        """Compile the training programs without running them, where the framework can.
+
+        Called once, at the start of epoch 1's timed region; the harness times it
+        as compile_s. Training must then run exactly what was compiled here (no
+        step is taken, so the trajectory is unchanged). Returns how it compiled
+        (recorded as impl_info.compile_s_method), or None where the framework
+        compiles only on the first call (the default): compile_s is then the
+        first epoch minus the median steady one, a difference that can be negative.
+        """
+        return None
 
     def resolved_options(self) -> dict[str, Any]:
         """Options as actually resolved, e.g. {"jit_compile": True} for `--jit auto`."""

@@ -42,7 +42,10 @@ run (a failed run, or one epoch only: no steady state).
     weights_init_s          bench.weights.init_weights (numpy)
     build_s                 the implementation's constructor (host->device copies)
     first_epoch_s           epoch 1, synchronised: includes tracing/compilation
-    compile_s               first_epoch_s minus train_epoch_s (median steady epoch)
+    compile_s               impl.compile_ahead() timed (inside epoch 1) where the impl
+                            compiles ahead of time; else first_epoch_s minus
+                            train_epoch_s, a difference that can be negative
+                            (impl_info.compile_s_method says which)
     train_epoch_s           median over steady epochs (2..E), each ending in
                             impl.synchronize()
     train_epoch_min_s, train_epoch_max_s, train_epoch_iqr_s   spread of the same

@@ -56,10 +56,14 @@ def _method(report: Report) -> list[str]:
         "computed by the harness in numpy from each run's exported embeddings (the same code "
         "for every implementation); repeats of one seed are averaged, then the mean and the "
         "95% t interval are taken over seeds.",
-        "- **Timings** are `median (min–max)`: `compile_s` is the first epoch minus the "
-        "median steady epoch; `train_epoch_s` pools every synchronised steady-state epoch "
-        "(epochs 2..E) of every run; `train_step_ms` and the retrieval latencies are per "
-        "run medians summarised over runs. `× baseline` is the ratio of medians.",
+        "- **Timings** are `median (min–max)`: `compile_s` is measured where the "
+        "implementation compiles ahead of time (native JAX: `jit(f).lower(...).compile()` "
+        "before its first step) and is otherwise the first epoch minus the median steady "
+        "epoch, a difference that can be negative on a loaded machine (each record's "
+        "`impl_info.compile_s_method` says which); `train_epoch_s` pools every "
+        "synchronised steady-state epoch (epochs 2..E) of every run; `train_step_ms` and "
+        "the retrieval latencies are per run medians summarised over runs. `× baseline` "
+        "is the ratio of medians.",
         "- **Parity** is two one-sided tests (TOST, alpha 0.05) on final accuracy: "
         "`equivalent` when the 90% interval of the difference lies inside the margin; "
         "`different` when the 95% interval excludes zero and the estimated difference is at "

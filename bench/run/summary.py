@@ -1,7 +1,8 @@
 """The readable table `python -m bench run` ends with (one row per run), and its notes.
 
-compile_s is the first epoch minus the median steady one (bench/run/phases.py,
-COMPILE_S_METHOD), a difference: `check_warnings` says so when it is negative.
+compile_s is measured where the implementation compiles ahead of time, else the
+first epoch minus the median steady one (bench/run/phases.py, COMPILE_S_METHOD),
+a difference: `check_warnings` says so when it is negative.
 """
 
 from __future__ import annotations
@@ -80,7 +81,7 @@ def check_warnings(records: Sequence[RunRecord]) -> str:
     for r in records:
         f, who = r.figures, f"{r.impl} seed {r.spec.get('seed')} rep {r.repeat}"
         compile_s = f.get("compile_s")
-        if compile_s is not None and compile_s < 0:
+        if compile_s is not None and compile_s < 0:  # only the difference can be negative
             lines.append(f"note: {who}: compile_s {compile_s:.2f} s is negative: it is the "
                          "first epoch minus the median steady epoch, a difference, not a "
                          "measurement (steady epochs slowed by other load?)")

@@ -55,6 +55,14 @@ _candidate_tower = jax.jit(model.candidate_tower)
 _top_k_rows = jax.jit(model.top_k_rows, static_argnums=2)
 _batch_hits = jax.jit(model.batch_hits, static_argnums=4)
 
+AOT_METHOD = "jax_aot_lower_compile"  # jit(f).lower(args).compile(), timed by the harness
+
+
+def _signature(tree: Any) -> tuple:
+    """Structure, shapes and dtypes of a pytree of arrays: what one compilation serves."""
+    leaves, treedef = jax.tree.flatten(tree)
+    return treedef, tuple((x.shape, x.dtype) for x in leaves)
+
 
 class JaxRetrieval(RetrievalImpl):
     """Native JAX: the whole training step (forward, backward, Adagrad) under one jax.jit.
@@ -77,15 +85,31 @@ class JaxRetrieval(RetrievalImpl):
         self._arrays = host.map(self._put)
         self._lr = jnp.float32(spec.learning_rate)
         self._k = _shared.effective_k(spec.top_k, data)
+        # One step function per batch: the jitted step until compile_ahead swaps in
+        # the ahead-of-time compiled executables (the same XLA program).
+        self._step_fns: list[Any] = [_train_step] * len(self._arrays.train)
         self.import_weights(weights)
         self.refresh_candidates()
+
+    def compile_ahead(self) -> str | None:
+        """Lower and compile the step once per distinct batch shape (full, short last)."""
+        compiled: dict[tuple, Any] = {}
+        for i, batch in enumerate(self._arrays.train):
+            sig = _signature(batch)
+            if sig not in compiled:
+                compiled[sig] = self._compile(_train_step, batch)
+            self._step_fns[i] = compiled[sig]
+        return AOT_METHOD
+
+    def _compile(self, fn: Any, batches: Any) -> Any:
+        return fn.lower(self._params, self._acc, batches, self._lr).compile()
 
     def train_epoch(self, max_steps: int | None = None) -> np.ndarray:
         steps = _shared.steps_to_run(self.spec, self.data, max_steps)
         self.loop_hooks.begin()
         losses = []
-        for batch in self._arrays.train[:steps]:
-            self._params, self._acc, loss = _train_step(self._params, self._acc, batch, self._lr)
+        for step, batch in zip(self._step_fns[:steps], self._arrays.train[:steps], strict=True):
+            self._params, self._acc, loss = step(self._params, self._acc, batch, self._lr)
             losses.append(loss)
         out = np.asarray(jnp.stack(losses), dtype=np.float64) if losses else np.zeros(0)
         self.loop_hooks.end()
@@ -156,6 +180,16 @@ class JaxScanRetrieval(JaxRetrieval):
         self._rest = self._arrays.train[-1] if short else None
         # Prefixes for max_steps < num_full, made on request and kept (tests only).
         self._prefixes: dict[int, Any] = {self._num_full: self._stacked}
+        self._scan_fn: Any = _scan_epoch  # the full scan's executable after compile_ahead
+        self._rest_fn: Any = _train_step
+
+    def compile_ahead(self) -> str | None:
+        """Lower and compile the full-epoch scan and the short last batch's step."""
+        if self._num_full:
+            self._scan_fn = self._compile(_scan_epoch, self._stacked)
+        if self._rest is not None:
+            self._rest_fn = self._compile(_train_step, self._rest)
+        return AOT_METHOD
 
     def train_epoch(self, max_steps: int | None = None) -> np.ndarray:
         steps = _shared.steps_to_run(self.spec, self.data, max_steps)
@@ -163,13 +197,13 @@ class JaxScanRetrieval(JaxRetrieval):
         self.loop_hooks.begin()
         parts = []
         if n_scan:
-            stacked = self._prefix(n_scan)
-            self._params, self._acc, losses = _scan_epoch(
-                self._params, self._acc, stacked, self._lr
+            scan = self._scan_fn if n_scan == self._num_full else _scan_epoch
+            self._params, self._acc, losses = scan(
+                self._params, self._acc, self._prefix(n_scan), self._lr
             )
             parts.append(losses)
         if steps > n_scan and self._rest is not None:
-            self._params, self._acc, loss = _train_step(
+            self._params, self._acc, loss = self._rest_fn(
                 self._params, self._acc, self._rest, self._lr
             )
             parts.append(loss[None])
