@@ -9,9 +9,11 @@ are imported here, so they must not import any ML framework at module level.
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import logging
 import os
 import shlex
+import signal
 import sys
 import tempfile
 import traceback
@@ -57,6 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    # `kill -USR1 <pid>` prints every thread's stack to stderr: how a hang is diagnosed.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",

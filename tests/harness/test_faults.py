@@ -59,6 +59,19 @@ def _wait_for_lines(path: Path, count: int, timeout_s: float) -> None:
     raise AssertionError(f"{path} never reached {count} line(s)")
 
 
+def _communicate_or_dump(proc: subprocess.Popen, timeout_s: float) -> tuple[str, str]:
+    """communicate(); if the parent hangs, fail with its threads' stacks (SIGUSR1, bench/cli.py)."""
+    try:
+        return proc.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGUSR1)
+        time.sleep(2)
+        proc.kill()
+        _, stderr = proc.communicate()
+        stacks = stderr[-6000:]
+        raise AssertionError(f"no exit {timeout_s} s after SIGINT; stacks:\n{stacks}") from None
+
+
 def test_ctrl_c_records_running_and_pending_runs_as_interrupted(results: Path) -> None:
     cmd = [sys.executable, "-m", "bench", "run",
            *fake_args("FakeImpl", "HangingImpl", extra=("--seed", "0-1")),
@@ -68,7 +81,7 @@ def test_ctrl_c_records_running_and_pending_runs_as_interrupted(results: Path) -
     _wait_for_lines(results / "records.jsonl", 1, timeout_s=60)  # the first run is done
     time.sleep(1.5)  # the hanging one is running
     parent.send_signal(signal.SIGINT)
-    stdout, stderr = parent.communicate(timeout=60)
+    stdout, stderr = _communicate_or_dump(parent, timeout_s=60)
     assert parent.returncode == 130, stderr
     records = read_lines(results)
     assert [r["status"] for r in records] == ["ok", "interrupted", "interrupted", "interrupted"]
