@@ -1,14 +1,23 @@
 """`python -m bench retrieval`: top-k retrieval at scale, every backend against numpy and faiss.
 
-Generates clustered synthetic embeddings once per (candidates, dim), runs
-every contender in its own worker process, stores one record per setting
-(kind "retrieval") in --results, prints a summary and writes the report
-section (retrieval.md, plots/) there.
+Generates clustered synthetic embeddings once per (candidates, dim) -- or, with
+--embeddings, takes the ones a trained model wrote -- runs every contender in
+its own worker process, stores one record per setting (kind "retrieval") in
+--results, prints a summary and writes the report section (retrieval.md,
+plots/) there.
 
 Examples:
     python -m bench retrieval --list
     python -m bench retrieval --candidates 10000 --dim 32 --k 10,100 --batch 1,100 \\
         --impl numpy,faiss-flat,jax --results /tmp/retrieval
+
+Trained embeddings instead of random ones: the folder that
+`python -m bench run --save-embeddings DIR` wrote (DIR/<run_id>: candidates.npy,
+queries.npy, meta.json); N and dim come from the files, the query pool is the
+first max(--batch) test rows; records say workload "trained" and the report
+shows them in their own section, never in one table with the random ones:
+    python -m bench retrieval --embeddings DIR/<run_id> --k 10,100 --batch 1,100,1000 \\
+        --results results/retrieval
 
 CI's small version (tests/retrieval/test_ci_small.py runs it with one
 contender per framework, about a minute on 2 cores):
@@ -32,7 +41,7 @@ from pathlib import Path
 
 from bench import paths
 from bench.errors import EXIT_INTERRUPTED, UsageError
-from bench.retrieval import contenders
+from bench.retrieval import contenders, trained
 from bench.retrieval.report import summary_text, write_section
 from bench.retrieval.runner import Plan, StudyInterrupted, run_study
 from bench.run.sweep import parse_int_list
@@ -42,6 +51,7 @@ from bench.store import ResultsStore, check_results_dir
 log = logging.getLogger(__name__)
 
 DEFAULT_RESULTS = paths.LOCAL_RETRIEVAL  # the committed study: --results results/retrieval
+DEFAULT_CANDIDATES, DEFAULT_DIMS = "1682,10000,100000,1000000", "32,128"
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -50,9 +60,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "retrieval", help="top-k retrieval at scale: every backend vs numpy and faiss",
         description=__doc__.split("\n\n")[0],
         formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 1)[1])
-    p.add_argument("--candidates", default="1682,10000,100000,1000000",
-                   help="comma list of candidate counts (default: %(default)s)")
-    p.add_argument("--dim", default="32,128", help="comma list of dims (default: %(default)s)")
+    p.add_argument("--candidates", default=None,
+                   help=f"comma list of candidate counts (default: {DEFAULT_CANDIDATES}; "
+                        "not with --embeddings)")
+    p.add_argument("--dim", default=None,
+                   help=f"comma list of dims (default: {DEFAULT_DIMS}; not with --embeddings)")
+    p.add_argument("--embeddings", type=Path, default=None, metavar="DIR",
+                   help="search trained embeddings instead of random ones: the folder "
+                        "`bench run --save-embeddings` wrote (DIR/<run_id> with candidates.npy, "
+                        "queries.npy, meta.json); N and dim come from its files")
     p.add_argument("--k", default="10,100",
                    help="comma list of top-k depths (default: %(default)s)")
     p.add_argument("--batch", default="1,100,1000",
@@ -68,7 +84,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                    help="timed seconds per setting before calls stop (default: %(default)s)")
     p.add_argument("--results", type=Path, default=DEFAULT_RESULTS,
                    help="results directory (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=0, help="data seed (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the random vectors (default: %(default)s; unused with "
+                        "--embeddings)")
     p.add_argument("--timeout", type=float, default=1800.0,
                    help="seconds one contender may spend on one (candidates, dim) "
                         "(default: %(default)s)")
@@ -97,14 +115,40 @@ def _check_memory(cands: tuple[int, ...], dims: tuple[int, ...],
                          f"float32); this machine has {format_bytes(have)}")
 
 
+def _sizes(args: argparse.Namespace, flags: tuple[str, ...]) -> dict[str, tuple[int, ...]]:
+    """The integer lists of `flags` (no a-b ranges: 1000-1000000 is a typo, not a grid)."""
+    defaults = {"--candidates": DEFAULT_CANDIDATES, "--dim": DEFAULT_DIMS}
+    texts = {flag: getattr(args, flag[2:]) for flag in flags}
+    return {flag: tuple(parse_int_list(defaults[flag] if text is None else text, flag,
+                                       ranges=False)) for flag, text in texts.items()}
+
+
+def _workload(args: argparse.Namespace,
+              sizes: dict[str, tuple[int, ...]]) -> trained.Workload | None:
+    """--embeddings' checked workload (its N and d put into `sizes`), or None for random."""
+    if args.embeddings is None:
+        sizes.update(_sizes(args, ("--candidates", "--dim")))
+        return None
+    given = [flag for flag in ("--candidates", "--dim") if getattr(args, flag[2:]) is not None]
+    if given:
+        raise UsageError(f"{' and '.join(given)} cannot be given with --embeddings: the number "
+                         "of candidates and the dim come from its files")
+    workload = trained.load(args.embeddings)
+    if max(sizes["--batch"]) > workload.num_queries:
+        raise UsageError(f"--batch {max(sizes['--batch'])} exceeds the {workload.num_queries} "
+                         f"query rows of --embeddings {args.embeddings}")
+    sizes.update({"--candidates": (workload.num_candidates,), "--dim": (workload.dim,)})
+    return workload
+
+
 def build_plan(args: argparse.Namespace) -> Plan:
     """Validate every flag (nothing written yet) and return the study's Plan."""
-    sizes = {flag: tuple(parse_int_list(text, flag, ranges=False)) for flag, text in (
-        ("--candidates", args.candidates), ("--dim", args.dim), ("--k", args.k),
-        ("--batch", args.batch))}  # sizes: no a-b ranges (1000-1000000 is a typo, not a grid)
+    sizes = _sizes(args, ("--k", "--batch"))
+    workload = _workload(args, sizes)
     cands, ks = sizes["--candidates"], sizes["--k"]
     if max(ks) > min(cands):
-        raise UsageError(f"--k {max(ks)} exceeds the smallest --candidates {min(cands)}")
+        what = "candidates of --embeddings" if workload else "smallest --candidates"
+        raise UsageError(f"--k {max(ks)} exceeds the {what} {min(cands)}")
     for bound, value in ((_REPEATS, args.repeats), (_MIN_CALLS, args.min_calls),
                          (_BUDGET, args.budget), (_TIMEOUT, args.timeout),
                          (BOUNDS["seed"], args.seed)):
@@ -118,18 +162,20 @@ def build_plan(args: argparse.Namespace) -> Plan:
                 batches=sizes["--batch"],
                 contenders=tuple(chosen), repeats=args.repeats,
                 min_calls=min(args.min_calls, args.repeats), budget_s=args.budget,
-                seed=args.seed, timeout_s=args.timeout, results_dir=args.results)
+                seed=args.seed, timeout_s=args.timeout, results_dir=args.results,
+                workload=workload)
 
 
 def canonical_command(plan: Plan, args: argparse.Namespace) -> str:
     """The command line that reproduces this study (stored in every record)."""
     join = lambda xs: ",".join(map(str, xs))  # noqa: E731
-    argv = ["retrieval", "--candidates", join(plan.candidates), "--dim", join(plan.dims),
-            "--k", join(plan.ks), "--batch", join(plan.batches),
+    data = (["--embeddings", str(plan.workload.folder)] if plan.workload else
+            ["--candidates", join(plan.candidates), "--dim", join(plan.dims)])
+    argv = ["retrieval", *data, "--k", join(plan.ks), "--batch", join(plan.batches),
             "--impl", join(c.name for c in plan.contenders), "--repeats", str(plan.repeats),
             "--min-calls", str(plan.min_calls), "--budget", f"{plan.budget_s:g}",
-            "--seed", str(plan.seed), "--timeout", f"{plan.timeout_s:g}",
-            "--results", str(args.results)]
+            *([] if plan.workload else ["--seed", str(plan.seed)]),
+            "--timeout", f"{plan.timeout_s:g}", "--results", str(args.results)]
     return "python -m bench " + shlex.join(argv)
 
 

@@ -7,7 +7,13 @@ figures, impl_info, environment, git, worker, schema_version), plus
 with bench.store.ResultsStore (atomic append). `command` is the command line
 that produced the record.
 
-`spec`: {candidates, dim, k, batch, seed, params, generator, num_queries}.
+`spec`: {candidates, dim, k, batch, seed, params, generator, num_queries}, and
+for the trained workload (`bench retrieval --embeddings`, bench/retrieval/trained.py)
+generator "trained", seed None and `workload`: {kind, dataset, content_hash,
+run_id, impl, spec_hash, arrays_hash} (the training run's meta.json and the
+arrays' own hash); random-workload specs carry no `workload` key, so their
+hashes stand. `dataset`: {name: "synthetic:<generator>" or "trained:<dataset>",
+content_hash: hash of the candidate and query arrays}.
 `figures` (times in s or ms as named; memory in MiB):
 
     build_s             searcher.build(): upload to the framework / index build
@@ -80,7 +86,8 @@ def problem(d: Mapping[str, Any]) -> str | None:
     why = envelope_problem(d, KIND, "a retrieval record", _REQUIRED, _OPTIONAL)
     if why:
         return why
-    why = (type_problem(d["spec"], _SPEC, {"params": (dict, type(None))}, "spec.")
+    why = (type_problem(d["spec"], _SPEC, {"params": (dict, type(None)), "workload": (dict,)},
+                        "spec.")
            or values_problem(d["figures"], NUMBER, "figures")
            or type_problem(d["impl_info"], {}, {"resolved_options": (dict,)}, "impl_info.")
            or type_problem(d.get("environment") or {}, {},
@@ -103,9 +110,10 @@ class Setting:
         k: retrieval depth.
         batch: queries per call.
         params: the contender's search parameters (empty for exact ones).
-        seed: the study's seed.
+        seed: the study's seed (None on trained embeddings: nothing is drawn).
         num_queries: size of the query pool.
-        generator: synthetic data generator id.
+        generator: synthetic data generator id, or "trained".
+        workload: the trained workload's spec (trained.Workload.spec), None when random.
     """
 
     candidates: int
@@ -113,20 +121,31 @@ class Setting:
     k: int
     batch: int
     params: dict[str, Any]
-    seed: int
+    seed: int | None
     num_queries: int
     generator: str
+    workload: Mapping[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"candidates": self.candidates, "dim": self.dim, "k": self.k, "batch": self.batch,
+        spec = {"candidates": self.candidates, "dim": self.dim, "k": self.k, "batch": self.batch,
                 "params": dict(self.params), "seed": self.seed,
                 "num_queries": self.num_queries, "generator": self.generator}
+        if self.workload is not None:  # absent when random: old spec hashes stand
+            spec["workload"] = dict(self.workload)
+        return spec
 
 
 def spec_hash(impl: str, spec: dict[str, Any]) -> str:
     """Stable 16-hex hash of contender name + spec (sorted JSON, sha256)."""
     blob = json.dumps({"impl": impl, **spec}, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def dataset_name(setting: Setting) -> str:
+    """"synthetic:<generator>" for random vectors, "trained:<dataset>" for learned ones."""
+    if setting.workload is not None:
+        return f"trained:{setting.workload['dataset']}"
+    return f"synthetic:{setting.generator}"
 
 
 def build_record(contender: Contender, setting: Setting, *, status: str,
@@ -164,7 +183,7 @@ def build_record(contender: Contender, setting: Setting, *, status: str,
         "spec": spec,
         "spec_hash": spec_hash(contender.name, spec),
         "repeat": 0,
-        "dataset": {"name": f"synthetic:{setting.generator}", "content_hash": content_hash},
+        "dataset": {"name": dataset_name(setting), "content_hash": content_hash},
         "started_at": started_at or utc_now_iso(),
         "duration_s": duration_s,
         "error": error_tail(error) if error else None,

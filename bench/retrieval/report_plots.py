@@ -57,7 +57,8 @@ def latency_plot(recs: list[Mapping[str, Any]], dim: int, k: int, path: Path) ->
     save_png(fig, path)
 
 
-def recall_qps_plot(recs: list[Mapping[str, Any]], dim: int, k: int, path: Path) -> None:
+def recall_qps_plot(recs: list[Mapping[str, Any]], dim: int, k: int, path: Path,
+                    tag: str = "") -> None:
     """At the largest N, one panel per batch: recall vs QPS of approximate contenders
     (one point per search param), with faiss-flat as the exact reference point."""
     n = max(r["spec"]["candidates"] for r in recs)
@@ -78,23 +79,30 @@ def recall_qps_plot(recs: list[Mapping[str, Any]], dim: int, k: int, path: Path)
                     ms=10 if exact else 5, color=_color(name),
                     label=f"{name} (exact)" if exact else name)
         ax.set(xscale="log", xlabel="queries per second", ylabel=f"recall@{k}",
-               title=f"N={n:,}, dim {dim}, k {k}, batch {batch}")
+               title=f"{tag}N={n:,}, dim {dim}, k {k}, batch {batch}")
         ax.grid(True, which="both", alpha=0.3)
     axes[0][-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     save_png(fig, path)
 
 
 def write_plots(recs: list[Mapping[str, Any]], folder: Path,
-                groups: Mapping[tuple[int, int], list[Mapping[str, Any]]]) -> dict[
+                groups: Mapping[tuple[int, int], list[Mapping[str, Any]]],
+                prefix: str = "retrieval", latency: bool = True) -> dict[
                     tuple[int, int], list[str]]:
-    """Both plots per (dim, k) group; returns their file names per group."""
+    """Both plots per (dim, k) group; returns their file names per group.
+
+    `prefix` starts every file name (a trained workload's own, so its plots never
+    overwrite the random ones); `latency` False leaves out the latency-vs-candidates
+    plot (one trained workload has a single candidate count).
+    """
     folder.mkdir(parents=True, exist_ok=True)
     names: dict[tuple[int, int], list[str]] = {}
     for (dim, k), group in groups.items():
         if not _ok(group):
             continue
-        lat, rq = f"retrieval-latency-d{dim}-k{k}.png", f"retrieval-recall-qps-d{dim}-k{k}.png"
-        latency_plot(group, dim, k, folder / lat)
-        recall_qps_plot(group, dim, k, folder / rq)
-        names[(dim, k)] = [lat, rq]
+        lat, rq = f"{prefix}-latency-d{dim}-k{k}.png", f"{prefix}-recall-qps-d{dim}-k{k}.png"
+        if latency:
+            latency_plot(group, dim, k, folder / lat)
+        recall_qps_plot(group, dim, k, folder / rq, "" if latency else "trained, ")
+        names[(dim, k)] = [lat, rq] if latency else [rq]
     return names

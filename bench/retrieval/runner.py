@@ -1,7 +1,8 @@
 """The parent of a retrieval study: data once, one worker per contender, records always.
 
 Never imports a framework. It writes every (candidates, dim) group's
-embeddings and exact answer to a temporary folder first, then, for each
+embeddings (random, or a trained workload's copied: bench/retrieval/trained.py)
+and exact answer to a temporary folder first, then, for each
 contender, starts `python -m bench.retrieval.worker` once per group through
 the launcher (bench/process.py), relays the worker's events as they come
 (progress bar, one record per finished setting), and when a worker crashes or
@@ -34,7 +35,7 @@ from bench.record import (
     new_run_id,
     utc_now_iso,
 )
-from bench.retrieval import synth
+from bench.retrieval import synth, trained
 from bench.retrieval.contenders import Contender
 from bench.retrieval.records import Setting, build_record
 from bench.store import ResultsStore
@@ -55,6 +56,8 @@ class Plan:
         seed: seeds the synthetic data.
         timeout_s: wall-clock limit of one contender's worker on one (candidates, dim) group.
         results_dir: the results store's directory.
+        workload: trained embeddings to search instead of random ones (then `candidates`
+            and `dims` are its one N and d).
     """
 
     candidates: tuple[int, ...]
@@ -68,14 +71,17 @@ class Plan:
     seed: int = 0
     timeout_s: float = 1800.0
     results_dir: Path = paths.LOCAL_RETRIEVAL
+    workload: trained.Workload | None = None
 
     def groups(self) -> list[tuple[int, int]]:
         return [(n, d) for n in self.candidates for d in self.dims]
 
     def settings(self, c: Contender, group: tuple[int, int]) -> list[Setting]:
         """Every record one contender makes on one group, in the worker's order."""
-        return [Setting(group[0], group[1], k, b, dict(p), self.seed, max(self.batches),
-                        synth.GENERATOR)
+        w = self.workload
+        seed, generator = (None, trained.GENERATOR) if w else (self.seed, synth.GENERATOR)
+        return [Setting(group[0], group[1], k, b, dict(p), seed, max(self.batches), generator,
+                        w.spec() if w else None)
                 for k in self.ks for p in c.params for b in self.batches]
 
     def total(self) -> int:
@@ -95,6 +101,13 @@ class StudyInterrupted(Exception):
 
 def prepare_data(plan: Plan, folder: Path, files: Files) -> None:
     """Write every group's embeddings and exact top-k answer into `files` (once, shared by all)."""
+    if plan.workload is not None:
+        w = plan.workload
+        log.info("data: trained %s, %d candidates x %d dims (exact top-%d in numpy)",
+                 w.meta["dataset"], w.num_candidates, w.dim, max(plan.ks))
+        files[(w.num_candidates, w.dim)] = trained.prepare(w, max(plan.batches), max(plan.ks),
+                                                           folder)
+        return
     for n, dim in plan.groups():
         log.info("data: %d candidates x %d dims (exact top-%d in numpy)", n, dim, max(plan.ks))
         f = synth.generate(n, dim, max(plan.batches), plan.seed, folder)

@@ -116,6 +116,7 @@ NUMBERS: dict[str, list[tuple[str, ...]]] = {
         ("--candidates", "100000000000", "need about"),
         ("--candidates", "1000-1000000", "--candidates"), ("--k", "2000", "exceeds"),
         ("--dim", "0", "--dim"), ("--impl", "nope", "nope"), ("--repeats", "x", "invalid int"),
+        ("--embeddings", "{file}", "cannot be given with --embeddings"),
     ],
     "report": [
         ("--margin", "nan", "--margin"), ("--margin", "0", "--margin"),
@@ -153,6 +154,11 @@ HOSTILE = [("{file}", "not a directory"), ("{file}/sub", "not a directory"),
 APPEND_ONLY = [("run", "--results"), ("retrieval", "--results")]  # they append records.jsonl
 
 OTHER = [
+    # --embeddings (trained vectors; N and dim come from the files, so no --candidates/--dim).
+    Case("retrieval", ("retrieval", "--embeddings", "{results}/emb", "--impl", "numpy", "--k", "10",
+                       "--batch", "1", "--results", "{results}"), "no such folder", base=False),
+    Case("retrieval", ("retrieval", "--embeddings", "{file}", "--impl", "numpy", "--k", "10",
+                       "--batch", "1", "--results", "{results}"), "not a folder", base=False),
     # An unbuilt cache is not built for a run its batch size refuses anyway.
     Case("run", ("--dataset", "ml-100k", "--cache-dir", "{cache}", "--batch-size", "1000000"),
          "larger than the training set"),

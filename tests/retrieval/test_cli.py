@@ -27,10 +27,10 @@ ROOT = Path(__file__).resolve().parents[2]
     ["--timeout", "nan"],
     ["--repeats", "0"],
 ])
-def test_bad_input_one_line_exit_2_nothing_written(tmp_path, capsys, flags) -> None:
+def test_bad_input_one_line_exit_2_nothing_written(tmp_path, capfd, flags) -> None:
     results = tmp_path / "res"
     assert main(["retrieval", *flags, "--results", str(results)]) == 2
-    err = capsys.readouterr().err
+    err = capfd.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1
     assert not results.exists()
 
@@ -51,16 +51,16 @@ def test_integer_flags_take_lists_deduplicated_and_refuse_ranges(tmp_path) -> No
         build_plan(args)
 
 
-def test_results_path_that_is_a_file_is_refused(tmp_path, capsys) -> None:
+def test_results_path_that_is_a_file_is_refused(tmp_path, capfd) -> None:
     bad = tmp_path / "file"
     bad.write_text("x")
     assert main(["retrieval", "--impl", "numpy", "--results", str(bad)]) == 2
-    assert "not a directory" in capsys.readouterr().err
+    assert "not a directory" in capfd.readouterr().err
 
 
-def test_list_names_every_contender(capsys) -> None:
+def test_list_names_every_contender(capfd) -> None:
     assert main(["retrieval", "--list"]) == 0
-    out = capsys.readouterr().out
+    out = capfd.readouterr().out
     for name in ("numpy", "faiss-flat", "faiss-ivf", "jax-blocked", "keras-torch-compile"):
         assert name in out
 
