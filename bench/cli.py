@@ -9,6 +9,7 @@ are imported here, so they must not import any ML framework at module level.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import faulthandler
 import logging
 import os
@@ -60,7 +61,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     # `kill -USR1 <pid>` prints every thread's stack to stderr: how a hang is diagnosed.
-    faulthandler.register(signal.SIGUSR1, all_threads=True)
+    # The process's own stderr (fd 2): sys.stderr may be a capture without a file number.
+    with contextlib.suppress(AttributeError, OSError, ValueError):
+        faulthandler.register(signal.SIGUSR1, file=sys.__stderr__, all_threads=True)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",
