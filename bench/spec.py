@@ -58,7 +58,13 @@ BOUNDS: dict[str, Bound] = {
     "learning_rate": Bound("--learning-rate", 0, 1e6, open_low=True),
     "seed": Bound("--seed", 0, 2**32 - 1, "seeds are 32-bit for numpy and JAX"),
     "validation_freq": Bound("--validation-freq", 1, 10_000),
+    "steps_per_epoch": Bound("--steps-per-epoch", 1, MAX_SIZE),
+    "eval_rows": Bound("--eval-rows", 1, MAX_SIZE),
 }
+
+# Fields left out of to_dict (so out of the spec hash and the report's group key) while at
+# their default of None: specs written before they existed keep their hashes.
+OPTIONAL_FIELDS = ("steps_per_epoch", "eval_rows")
 
 
 def layers_for_depth(depth: int) -> tuple[int, ...]:
@@ -91,10 +97,19 @@ class RunSpec:
     jit: str = "auto"  # auto | on | off (Keras jit_compile; native impls always compile)
     device: str = "auto"  # auto | cpu | gpu
     dataset: str = "ml-100k"  # dataset name as `bench data` knows it
+    # A cap on training steps per epoch (None: every batch): long workloads are capped
+    # rather than shrunk; the first `steps_per_epoch` batches in row order, every epoch.
+    steps_per_epoch: int | None = None
+    # A cap on the test rows evaluated (None: all): the first rows of the shuffled test
+    # split, so the accuracy phases of a 10-million-rating workload stay affordable.
+    eval_rows: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["layer_sizes"] = list(self.layer_sizes)
+        for name in OPTIONAL_FIELDS:
+            if d[name] is None:
+                del d[name]
         return d
 
     @classmethod
@@ -117,20 +132,60 @@ class RunSpec:
 
 
 _NO_VOCAB = Vocabulary(**{f.name: 0 for f in dataclasses.fields(Vocabulary)})
+MB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class MemoryNeed:
+    """Bytes a run needs, by kind: what any framework must hold, before its own overhead.
+
+    Args:
+        params: every float32 parameter once (embedding tables and dense layers).
+        gradients: one gradient per parameter (a dense step's worst case).
+        optimizer: Adagrad's state, one float32 accumulator per parameter.
+        activations: one batch of both towers, forward and backward.
+        data: the dataset arrays the run holds (0 when not known yet).
+    """
+
+    params: int
+    gradients: int
+    optimizer: int
+    activations: int
+    data: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.params + self.gradients + self.optimizer + self.activations + self.data
+
+    @property
+    def model_state(self) -> int:
+        """Parameters, optimizer state and data: the floor a report compares peak RSS with."""
+        return self.params + self.optimizer + self.data
+
+    def figures(self) -> dict[str, float]:
+        """The record's `need_*_mb` figures (MiB)."""
+        return {"need_params_mb": self.params / MB, "need_optimizer_mb": self.optimizer / MB,
+                "need_data_mb": self.data / MB, "need_mb": self.model_state / MB}
+
+
+def memory_need(layer_sizes: tuple[int, ...], embedding_dim: int, batch_size: int,
+                vocab: Vocabulary | None = None, data_bytes: int = 0) -> MemoryNeed:
+    """What a run needs, by kind (MemoryNeed). Without `vocab` the embedding tables count
+    as empty: a lower bound, known before the dataset is resolved.
+    """
+    shapes = weight_shapes(vocab or _NO_VOCAB, layer_sizes, embedding_dim)
+    params = 4 * sum(math.prod(shape) for shape in shapes.values())
+    activations = 4 * 2 * 2 * batch_size * (8 * embedding_dim + sum(layer_sizes))
+    return MemoryNeed(params=params, gradients=params, optimizer=params,
+                      activations=activations, data=data_bytes)
 
 
 def memory_estimate(layer_sizes: tuple[int, ...], embedding_dim: int, batch_size: int,
                     vocab: Vocabulary | None = None) -> int:
     """Bytes a run needs at least: every float32 parameter three times (weights, gradients,
     Adagrad state) plus one batch's activations of both towers, forward and backward.
-
-    Without `vocab` the embedding tables count as empty: a lower bound, known before the
-    dataset is resolved.
     """
-    shapes = weight_shapes(vocab or _NO_VOCAB, layer_sizes, embedding_dim)
-    params = sum(math.prod(shape) for shape in shapes.values())
-    activations = 2 * 2 * batch_size * (8 * embedding_dim + sum(layer_sizes))
-    return 4 * (3 * params + activations)
+    return memory_need(layer_sizes, embedding_dim, batch_size, vocab).total
 
 
 def check_fits(spec: RunSpec, vocab: Vocabulary | None = None) -> None:

@@ -16,7 +16,13 @@ bad input is one line on stderr and exit code 2. Numbers must be sane, not
 only well typed (bench/spec.py BOUNDS): finite, seeds 0..2^32-1, at most
 10,000 epochs and 10,000 runs in one sweep (counted before it is expanded),
 and a model whose memory estimate (parameters, gradients, Adagrad state, one
-batch's activations) fits this machine; the results folder must be appendable.
+batch's activations) fits this machine; the results folder must be appendable,
+and the --save-embeddings folder writable.
+
+`--steps-per-epoch N` caps every epoch at its first N batches and `--eval-rows N`
+the evaluated test split at its first N rows: workloads too long for a machine are
+capped rather than shrunk. Both are RunSpec fields (in the spec hash and the
+report's comparability key) and left out of the record while unset.
 """
 
 from __future__ import annotations
@@ -41,7 +47,7 @@ from bench.run.progress import SweepProgress
 from bench.run.runner import Options, Runner, SweepInterrupted
 from bench.run.summary import check_warnings, failures, format_table
 from bench.spec import BOUNDS, Bound, check_fits
-from bench.store import RECORDS_FILE, check_results_dir
+from bench.store import RECORDS_FILE, check_results_dir, check_writable_dir
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +73,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--layers", action="append",
                    help="explicit layer sizes, e.g. 256,128,32 (repeatable; overrides --depth)")
     p.add_argument("--epochs", type=int, default=30, help="epochs per run (30)")
+    p.add_argument("--steps-per-epoch", type=int, default=None, metavar="N",
+                   help="train only the first N batches of every epoch (default: all); "
+                        "recorded in the spec, so capped runs are compared only with each other")
+    p.add_argument("--eval-rows", type=int, default=None, metavar="N",
+                   help="evaluate on the first N rows of the (shuffled) test split (default: "
+                        "all); recorded in the spec")
     p.add_argument("--batch-size", default="1000", help="batch size(s) (1000)")
     p.add_argument("--embedding-dim", default="32", help="embedding dimension(s) (32)")
     p.add_argument("--learning-rate", type=float, default=0.05, help="Adagrad rate (0.05)")
@@ -86,6 +98,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="skip runs already recorded ok")
     p.add_argument("--retrieve-seconds", type=float, default=2.0,
                    help="timed seconds per retrieval batch size (2)")
+    p.add_argument("--save-embeddings", type=Path, default=None, metavar="DIR",
+                   help="after training, write each run's candidate and test-query embeddings "
+                        "to DIR/<run_id>/ (candidates.npy, queries.npy, meta.json)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--dry-run", action="store_true",
                    help="list the sweep's runs (and what --resume skips), run nothing")
@@ -106,6 +121,9 @@ def build_runs(args: argparse.Namespace) -> list[sweep.Run]:
     """
     for field in ("epochs", "validation_freq", "learning_rate"):
         BOUNDS[field].check(getattr(args, field))
+    for field in ("steps_per_epoch", "eval_rows"):
+        if getattr(args, field) is not None:
+            BOUNDS[field].check(getattr(args, field))
     for bound, value in ((_TIMEOUT, args.timeout), (_RETRIEVE, args.retrieve_seconds),
                          (_REPEATS, args.repeats)):
         bound.check(value)
@@ -125,7 +143,8 @@ def build_runs(args: argparse.Namespace) -> list[sweep.Run]:
                 entries, stacks, seeds, args.repeats, epochs=args.epochs, batch_size=batch,
                 embedding_dim=dim, learning_rate=args.learning_rate,
                 validation_freq=args.validation_freq, jit=args.jit, device=args.device,
-                dataset=args.dataset,
+                dataset=args.dataset, steps_per_epoch=args.steps_per_epoch,
+                eval_rows=args.eval_rows,
             )
     return runs
 
@@ -162,6 +181,7 @@ def _options(args: argparse.Namespace, device: str, dataset: DatasetRef) -> Opti
         git=envinfo.git_info(),
         retrieve_budget_s=args.retrieve_seconds,
         resume=args.resume,
+        save_embeddings=args.save_embeddings,
     )
 
 
@@ -170,6 +190,8 @@ def run_command(args: argparse.Namespace) -> int:
     args.device = envinfo.resolve_device(args.device)
     runs = build_runs(args)
     check_results_dir(args.results)
+    if args.save_embeddings is not None:
+        check_writable_dir(args.save_embeddings, "--save-embeddings")
     dataset = _resolve(args, runs)
     runner = Runner(runs, _options(args, args.device, dataset), listener=lambda *a: None)
     skip = runner.skipped()

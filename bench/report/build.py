@@ -15,6 +15,7 @@ from typing import Any
 from bench.report import pytest_bench, shared_start
 from bench.report.parity import DEFAULT_BASELINE, DEFAULT_MARGIN, DIFFERENT, Verdict, verdict
 from bench.report.runs import Grouped, GroupKey, Run, group_records
+from bench.report.scaling import COMMANDS_FILE, Series, find_series
 from bench.report.summary import ImplSummary, summarize_group
 from bench.report.tables import Table, parity_table, retrieval_table, training_table
 
@@ -64,6 +65,8 @@ class Report:
     pytest_docs: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     record_count: int = 0
     retrieval_records: list[dict[str, Any]] = field(default_factory=list)
+    scaling: list[Series] = field(default_factory=list)  # "How cost grows" (report/scaling.py)
+    scaling_commands: list[str] = field(default_factory=list)
 
     def different(self) -> list[str]:
         """Every `different` verdict, as "impl vs baseline (layers)" lines."""
@@ -97,12 +100,28 @@ def build(records: list[dict[str, Any]], results_dir: Path, baseline: str = DEFA
         pytest_files: pytest-benchmark JSON files to tabulate as well.
         retrieval_records: records of `bench retrieval`'s own store (kind "retrieval"),
             added to any found among `records`.
+
+    Groups that form a series (bench/report/scaling.py: same spec, datasets of several
+    sizes) go to "How cost grows" instead of getting tables and verdicts of their own.
     """
     grouped = group_records(records)
-    groups = [_group_report(k, runs, baseline, margin) for k, runs in grouped.sorted_groups()]
+    series = find_series(grouped.groups)
+    in_series = {p.key for s in series for p in s.points}
+    groups = [_group_report(k, runs, baseline, margin) for k, runs in grouped.sorted_groups()
+              if k not in in_series]
     docs = [(p.name, pytest_bench.load(p)) for p in sorted(pytest_files or [])]
     return Report(baseline=baseline, margin=margin, grouped=grouped, groups=groups,
                   shared_start=shared_start.load(results_dir), results_dir=results_dir,
                   pytest_docs=docs, retrieval_records=[
                       *grouped.other_kinds.get("retrieval", []), *(retrieval_records or [])],
-                  record_count=len(records))
+                  record_count=len(records), scaling=series,
+                  scaling_commands=_commands(results_dir) if series else [])
+
+
+def _commands(results_dir: Path) -> list[str]:
+    """The commands the scaling study ran (its commands.txt beside the records), in order."""
+    path = results_dir / COMMANDS_FILE
+    if not path.is_file():
+        return []
+    lines = [ln for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
+    return list(dict.fromkeys(lines))

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from bench.errors import UsageError
 from bench.process import signals_deferred
-from bench.report import markdown, pytest_bench, shared_start
+from bench.report import markdown, pytest_bench, scaling, shared_start
 from bench.report.build import GroupReport, Report
 from bench.report.tables import csv_text
 from bench.retrieval.report import write_section
@@ -43,6 +43,24 @@ def _plots(g: GroupReport, plot_dir: Path) -> dict[str, Path]:
     plots.time_to_accuracy(g.summaries, f"Accuracy vs training time: {title}",
                            paths["time-to-accuracy"])
     return paths
+
+
+def _scaling_plots(report: Report, plot_dir: Path) -> dict[str, dict[str, Path]]:
+    """Per series, step time and peak memory against its axis (log-log, one line per impl)."""
+    from bench.report import plots
+
+    out: dict[str, dict[str, Path]] = {}
+    for s in report.scaling:
+        where = f"{s.points[0].key.machine}, {s.points[0].key.device}"
+        paths = {name: plot_dir / f"{s.slug}-{name}.png" for name in ("step-time", "peak-memory")}
+        plots.scaling({i: s.values(i, scaling.STEP) for i in s.impls},
+                      f"Training step time against {s.against}: {where}", scaling.axis_label(s),
+                      "train_step_ms (median)", paths["step-time"])
+        plots.scaling({i: s.values(i, scaling.PEAK) for i in s.impls},
+                      f"Peak memory against {s.against}: {where}", scaling.axis_label(s),
+                      "peak RSS (MiB)", paths["peak-memory"], floor=scaling.need_line(s))
+        out[s.slug] = paths
+    return out
 
 
 def _retrieval_at_scale(report: Report, out: Path) -> Path | None:
@@ -97,6 +115,9 @@ def _write_staged(report: Report, stage: Path, out: Path, with_plots: bool) -> l
             staged = _plots(g, stage / "plots")
             written += staged.values()
             plot_paths[g.slug] = {k: out / p.relative_to(stage) for k, p in staged.items()}
+        for slug, staged in _scaling_plots(report, stage / "plots").items():
+            written += staged.values()
+            plot_paths[slug] = {k: out / p.relative_to(stage) for k, p in staged.items()}
     kinds = ["training", "retrieval_latency", "parity"]
     for i, kind in enumerate(kinds):
         rows = [(g.csv_fields(), g.tables[i]) for g in report.groups]
@@ -104,6 +125,11 @@ def _write_staged(report: Report, stage: Path, out: Path, with_plots: bool) -> l
     if report.shared_start.found:
         ss = shared_start.table(report.shared_start)
         written.append(_write_text(stage / "shared_start_parity.csv", csv_text([({}, ss)])))
+    if report.scaling:
+        exponents = scaling.exponent_table(report.scaling)
+        written.append(_write_text(stage / "scaling_exponents.csv", csv_text([({}, exponents)])))
+        values = [({"against": s.against}, scaling.values_table(s)) for s in report.scaling]
+        written.append(_write_text(stage / "scaling.csv", csv_text(values)))
     if report.pytest_docs:
         pt = pytest_bench.table(report.pytest_docs)
         written.append(_write_text(stage / "pytest_benchmark.csv", csv_text([({}, pt)])))

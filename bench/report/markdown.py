@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from pathlib import Path
 
-from bench.report import pytest_bench, shared_start
+from bench.report import pytest_bench, scaling, shared_start
 from bench.report.build import GroupReport, Report
 from bench.report.parity import MARGIN_RATIONALE
 from bench.report.runs import differing_fields
@@ -14,7 +14,8 @@ from bench.store import RECORDS_FILE
 
 _SPEC_SHOWN = (("epochs", "epochs"), ("batch_size", "batch"), ("learning_rate", "Adagrad lr"),
                ("embedding_dim", "embedding dim"), ("validation_freq", "validation every"),
-               ("top_k", "top-k"), ("jit", "jit"))
+               ("top_k", "top-k"), ("jit", "jit"), ("steps_per_epoch", "steps per epoch (cap)"),
+               ("eval_rows", "test rows evaluated (cap)"))
 
 
 def _header(report: Report, out: Path) -> list[str]:
@@ -83,6 +84,10 @@ def _left_out(report: Report) -> list[str]:
     for kind, recs in sorted(report.grouped.other_kinds.items()):
         items.append(f"- {len(recs)} record(s) of kind {kind!r}: not training runs "
                      "(see their own section).")
+    if report.scaling:
+        n = len({p.key for s in report.scaling for p in s.points})
+        items.append(f"- {n} group(s) forming series of dataset sizes: in \"How cost grows\" "
+                     "only (capped runs: cost, not accuracy).")
     items += [f"- Group {g.slug}: no {report.baseline} runs, so no ratios or verdicts."
               for g in report.groups if report.baseline not in g.summaries]
     by_layers: dict[tuple[int, ...], list[GroupReport]] = defaultdict(list)
@@ -143,6 +148,36 @@ def _shared_start(report: Report) -> list[str]:
                     shared_start.table(ss).markdown()]
 
 
+def _scaling(report: Report, plot_paths: dict[str, dict[str, Path]], out: Path) -> list[str]:
+    """"How cost grows": exponents, then every series' points and plots (report/scaling.py)."""
+    n = sum(len(rs) for s in report.scaling for p in s.points for rs in p.runs.values())
+    lines = ["", "## How cost grows", "",
+             f"{n} run(s) of the same spec on datasets of several sizes (a run in two series "
+             "counts twice). Per implementation, the median `train_step_ms` and peak RSS of its "
+             "runs at each size (training's peak, `peak_rss_train_mb`: after training and its "
+             "validation, before the harness's numpy check adds its score matrices); the "
+             "exponent is the least-squares slope of log y on log x (1.0: cost grows linearly "
+             "with x, 0: not at all). Peak memory is shown next to what the run needs: "
+             "parameters, Adagrad state (one accumulator per parameter) and the dataset arrays "
+             "it holds; `framework import MB` is what importing the framework added to the "
+             "worker before any tensor existed. These runs are capped (see each spec) and "
+             "measure cost, not accuracy: they get no accuracy verdicts.",
+             "", scaling.exponent_table(report.scaling).markdown()]
+    for s in report.scaling:
+        k, spec = s.points[0].key, s.points[0].key.spec_dict()
+        shown = ", ".join(f"{label} {spec[name]}" for name, label in _SPEC_SHOWN if name in spec)
+        lines += ["", f"<a id=\"{s.slug}\"></a>",
+                  f"### Against {s.against}: layers {k.layer_sizes} on {k.machine} ({k.device})",
+                  "", f"- Spec: {shown}", f"- x axis: {scaling.axis_label(s)}", "",
+                  scaling.values_table(s).markdown(), ""]
+        lines += [f"![{name}]({_rel(path, out)})" for name, path in
+                  plot_paths.get(s.slug, {}).items()]
+    if report.scaling_commands:
+        lines += ["", f"Commands that produced these records ({scaling.COMMANDS_FILE}):", "",
+                  "```", *report.scaling_commands, "```"]
+    return lines
+
+
 def _rel(path: Path, out: Path) -> str:
     return path.relative_to(out).as_posix() if path.is_relative_to(out) else path.as_posix()
 
@@ -153,6 +188,8 @@ def render(report: Report, out: Path, plot_paths: dict[str, dict[str, Path]],
     lines = _header(report, out) + _glance(report) + _method(report) + _left_out(report)
     for g in report.groups:
         lines += _group(g, report, plot_paths.get(g.slug, {}), out)
+    if report.scaling:
+        lines += _scaling(report, plot_paths, out)
     lines += _shared_start(report)
     lines += ["", "## Top-k retrieval at scale", ""]
     if retrieval_section is not None:

@@ -25,6 +25,11 @@ from bench.report.summary import ImplSummary  # noqa: E402
 FIGSIZE = (7.0, 4.5)  # inches
 DPI = 100
 _COLORS = [plt.get_cmap("tab10")(i)[:3] for i in range(10)]  # fixed qualitative palette
+_COLORS += [(0.0, 0.0, 0.5), (0.72, 0.53, 0.04), (0.4, 0.0, 0.4)]  # beyond ten: navy, gold...
+# Colour order, fixed once and only ever appended to, so a registry entry added in the
+# middle never recolours the plots already committed; other names follow in registry order.
+_COLOR_ORDER = ("keras-jax", "keras-tf", "keras-torch", "jax", "jax-scan", "jax-padded",
+                "jax-dedup", "torch", "torch-dedup", "torch-compile", "jax-sparse", "torch-sparse")
 
 # The keras-io reference program's published top-100 accuracy, and the spec it used.
 REFERENCE_ACCURACY = {(32,): 0.310, (64, 32): 0.309, (128, 64, 32): 0.301}
@@ -49,8 +54,8 @@ def _new(title: str, xlabel: str, ylabel: str) -> tuple[Figure, plt.Axes]:
 
 
 def _color(impl: str) -> tuple[float, ...]:
-    """One colour per implementation name, the same in every chart (registry order)."""
-    names = list(REGISTRY)
+    """One colour per implementation name, the same in every chart (_COLOR_ORDER)."""
+    names = [*_COLOR_ORDER, *(n for n in REGISTRY if n not in _COLOR_ORDER)]
     i = names.index(impl) if impl in names else len(names) + sum(map(ord, impl))
     return _COLORS[i % len(_COLORS)]
 
@@ -126,3 +131,23 @@ def time_to_accuracy(summaries: dict[str, ImplSummary], title: str, path: Path) 
     ax.legend(fontsize=8)
     save_png(fig, path)
 
+
+
+def scaling(series_values: dict[str, tuple[list[int], list[float]]], title: str, xlabel: str,
+            ylabel: str, path: Path, floor: tuple[list[int], list[float]] | None = None) -> None:
+    """One line per implementation of y against x, log-log (How cost grows).
+
+    Args:
+        series_values: impl -> (x values, y values).
+        floor: (x, y) of what the run needs (params + Adagrad + data), drawn dashed.
+    """
+    fig, ax = _new(title, xlabel, ylabel)
+    for impl, (xs, ys) in series_values.items():
+        if xs:
+            ax.plot(xs, ys, marker="o", ms=4, color=_color(impl), label=impl)
+    if floor is not None and floor[0]:
+        ax.plot(*floor, linestyle="--", color="black", label="needed (params + Adagrad + data)")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.legend(fontsize=7)
+    save_png(fig, path)

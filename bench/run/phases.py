@@ -78,7 +78,7 @@ def train(impl: RetrievalImpl, data: Dataset, rec: RunRecord, progress: Progress
     for epoch in range(1, spec.epochs + 1):
         hooks.take()
         start = now_ns()
-        losses = impl.train_epoch()
+        losses = impl.train_epoch(max_steps=spec.steps_per_epoch)  # None: every batch
         impl.synchronize()
         epoch_s = seconds(start, now_ns())
         losses = np.asarray(losses, dtype=np.float64)
@@ -92,7 +92,13 @@ def train(impl: RetrievalImpl, data: Dataset, rec: RunRecord, progress: Progress
             "epoch", epoch=epoch, epochs=spec.epochs, loss=rec.curve["epoch_loss"][-1],
             epoch_s=epoch_s, accuracy=accuracy,
         )
-    _derive_training_figures(rec, times, len(data.train))
+    _derive_training_figures(rec, times, _rows_per_epoch(spec, len(data.train)))
+
+
+def _rows_per_epoch(spec: RunSpec, rows: int) -> int:
+    """Training rows one epoch sees: all, or the first `steps_per_epoch` batches' rows."""
+    cap = spec.steps_per_epoch
+    return rows if cap is None else min(rows, cap * spec.batch_size)
 
 
 def _derive_training_figures(rec: RunRecord, times: dict[str, list], rows: int) -> None:
@@ -122,7 +128,8 @@ def _derive_training_figures(rec: RunRecord, times: dict[str, list], rows: int) 
 def numpy_accuracy(impl: RetrievalImpl, data: Dataset, spec: RunSpec, rec: RunRecord) -> tuple:
     """Top-k accuracy from the exported embeddings, in numpy (the independent check).
 
-    Returns (test query embeddings, numpy's top-k rows) for the retrieval phase.
+    Returns (test query embeddings, candidate embeddings, numpy's top-k rows) for the
+    retrieval phase and `--save-embeddings`.
     """
     start = now_ns()
     queries = np.asarray(impl.query_embeddings("test"), dtype=np.float32)
@@ -137,7 +144,7 @@ def numpy_accuracy(impl: RetrievalImpl, data: Dataset, spec: RunSpec, rec: RunRe
     rec.figures["top100_accuracy_abs_diff"] = (
         abs(impl_acc - accuracy) if impl_acc is not None else None
     )
-    return queries, top
+    return queries, candidates, top
 
 
 def _blocks(queries: np.ndarray, batch: int, count: int) -> list[np.ndarray]:

@@ -53,6 +53,8 @@ class Options:
         git: bench.envinfo.git_info().
         retrieve_budget_s: timed seconds per retrieval batch size.
         resume: skip runs already recorded ok.
+        save_embeddings: where each run writes its trained embeddings (bench/run/export.py),
+            or None.
     """
 
     results_dir: Path
@@ -63,6 +65,7 @@ class Options:
     git: dict[str, Any]
     retrieve_budget_s: float = 2.0
     resume: bool = False
+    save_embeddings: Path | None = None
 
 
 @dataclass
@@ -173,6 +176,8 @@ class Runner:
             "results_dir": str(self.opts.results_dir),
             "spawn_ns": active.spawn_ns,
             "retrieve_budget_s": self.opts.retrieve_budget_s,
+            "save_embeddings": (str(self.opts.save_embeddings)
+                                if self.opts.save_embeddings is not None else None),
         }
         job_path = self.workdir / f"{skeleton.run_id}.json"
         job_path.write_text(json.dumps(job))

@@ -11,27 +11,40 @@ stdout, which frameworks write to freely.
 
 Job file keys: record (the RunRecord skeleton: run_id, impl, spec, ...),
 target ("module:Class"), dataset (bench.data.cache.DatasetRef), results_dir,
-spawn_ns (the parent's perf_counter_ns at spawn), retrieve_budget_s.
+spawn_ns (the parent's perf_counter_ns at spawn), retrieve_budget_s, save_embeddings
+(a folder, or null: bench/run/export.py).
+
+Memory figures besides peak_rss_mb (MiB): peak_rss_train_mb (the peak after training and
+its validation, before the numpy check), rss_start_mb (this process at start),
+rss_after_load_mb (the dataset loaded), rss_after_import_mb (the framework imported,
+no tensor built yet: what the framework itself costs is the difference), and what the
+run needs (bench.spec.MemoryNeed): need_params_mb, need_optimizer_mb (Adagrad: one
+accumulator per parameter), need_data_mb (the dataset arrays) and need_mb (their sum).
+num_users and num_movies are the dataset's vocabulary sizes (the tables have one row more).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
+import resource
 import sys
 import traceback
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from bench.contract import RetrievalImpl
 from bench.data.cache import DatasetRef, load_ref
-from bench.data.dataset import Dataset
+from bench.data.dataset import Dataset, Split
 from bench.process import EventPipe, child_main
 from bench.record import STATUS_FAILED, STATUS_OK, RunRecord, error_tail
 from bench.registry import entry_for
-from bench.run import phases
-from bench.spec import RunSpec
+from bench.run import export, phases
+from bench.spec import MB, RunSpec, memory_need
 from bench.store import ResultsStore
 from bench.timing import now_ns, seconds, timed
 from bench.weights import init_weights
@@ -43,15 +56,23 @@ def run_job(job: dict[str, Any], rec: RunRecord, progress: EventPipe) -> None:
     """Every phase of one run; fills `rec` as it goes (partial on failure)."""
     spec = RunSpec.from_dict(job["record"]["spec"])
     figures = rec.figures
+    figures["rss_start_mb"] = _rss_mb()
     progress("phase", phase="cache_load")
     # The parent verified every byte; this checks the cache still holds that content.
     data, figures["cache_load_s"] = timed(lambda: load_ref(DatasetRef.from_dict(job["dataset"])))
     rec.dataset["content_hash"] = data.content_hash
     figures["train_rows"], figures["test_rows"] = len(data.train), len(data.test)
+    figures["num_users"], figures["num_movies"] = data.vocab.num_users, data.vocab.num_movies
+    need = memory_need(spec.layer_sizes, spec.embedding_dim, spec.batch_size, data.vocab,
+                       _data_bytes(data))
+    figures.update(need.figures())
+    data = _capped(data, spec.eval_rows)
     if spec.batch_size > len(data.train):
         raise ValueError(f"batch size {spec.batch_size} > {len(data.train)} training rows")
+    figures["rss_after_load_mb"] = _rss_mb()
     progress("phase", phase="import")
     cls, figures["import_s"] = timed(entry_for(rec.impl).load)  # the framework's import
+    figures["rss_after_import_mb"] = _rss_mb()  # before any weight or tensor exists
     weights, figures["weights_init_s"] = timed(
         lambda: init_weights(data.vocab, spec.layer_sizes, spec.embedding_dim, spec.seed)
     )
@@ -60,11 +81,40 @@ def run_job(job: dict[str, Any], rec: RunRecord, progress: EventPipe) -> None:
     rec.impl_info.update(_impl_info(impl))
     progress("phase", phase="train")
     phases.train(impl, data, rec, progress)
+    # Before the numpy check's (block x candidates) score matrices: training's own peak.
+    figures["peak_rss_train_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     progress("phase", phase="evaluate")
-    queries, numpy_top = phases.numpy_accuracy(impl, data, spec, rec)
+    queries, candidates, numpy_top = phases.numpy_accuracy(impl, data, spec, rec)
     progress("phase", phase="retrieve")
     phases.retrieval(impl, queries, numpy_top, spec, rec, float(job["retrieve_budget_s"]))
     phases.memory(impl, rec)
+    if job.get("save_embeddings"):
+        export.save_embeddings(Path(job["save_embeddings"]), rec, candidates, queries)
+
+
+def _rss_mb() -> float:
+    """This process's resident memory now (MiB): the baseline a framework's import adds to."""
+    return float(psutil.Process().memory_info().rss) / MB
+
+
+def _data_bytes(data: Dataset) -> int:
+    """Bytes of the dataset arrays the run holds (both splits and the candidate table)."""
+    arrays = [*data.candidates.values()]
+    for split in (data.train, data.test):
+        arrays += [*split.features.values(), split.label]
+    return sum(int(a.nbytes) for a in arrays)
+
+
+def _capped(data: Dataset, eval_rows: int | None) -> Dataset:
+    """`data` with its test split cut to its first `eval_rows` rows (None: as it is).
+
+    The cache holds the test split already shuffled, so its first rows are a sample.
+    """
+    if eval_rows is None or eval_rows >= len(data.test):
+        return data
+    test = data.test
+    cut = Split({k: v[:eval_rows] for k, v in test.features.items()}, test.label[:eval_rows])
+    return dataclasses.replace(data, test=cut)
 
 
 def _build(cls: type[RetrievalImpl], spec: RunSpec, data: Dataset, weights: Any) -> RetrievalImpl:

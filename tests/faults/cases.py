@@ -98,6 +98,13 @@ NUMBERS: dict[str, list[tuple[str, ...]]] = {
         ("--batch-size", "0", "--batch-size"), ("--batch-size", "5000", "larger than the training"),
         ("--device", "tpu", "invalid choice"), ("--jit", "maybe", "invalid choice"),
         ("--nope", "unrecognized arguments"),
+        ("--steps-per-epoch", "0", "--steps-per-epoch must be >= 1"),
+        ("--steps-per-epoch", "-3", "--steps-per-epoch"),
+        ("--steps-per-epoch", "x", "invalid int value"),
+        ("--steps-per-epoch", "99999999999999999999", "--steps-per-epoch must be <="),
+        ("--eval-rows", "0", "--eval-rows must be >= 1"), ("--eval-rows", "1.5", "invalid int"),
+        ("--eval-rows", "99999999999999999999", "--eval-rows must be <="),
+        ("--save-embeddings", "expected one argument"),
     ],
     "parity": [
         ("--seed", "-5", "--seed must be >= 0"), ("--seed", "4294967296", "--seed"),
@@ -147,7 +154,7 @@ NAMES: dict[str, list[tuple[str, ...]]] = {
 
 # Output folders given as a hostile path: (command, flag) x path.
 OUTPUTS = [("run", "--results"), ("parity", "--results"), ("retrieval", "--results"),
-           ("report", "--out")]
+           ("report", "--out"), ("run", "--save-embeddings")]
 HOSTILE = [("{file}", "not a directory"), ("{file}/sub", "not a directory"),
            ("{dangling}", "leads nowhere"), ("{loop}", "leads nowhere"),
            ("{long}", "too long"), ("{ro}", "not writable"), ("{ro}/sub", "not writable")]
