@@ -109,11 +109,12 @@ _DEDUP = (
 )
 
 
-def _native(name: str, framework: str, cls: str, description: str) -> ImplEntry:
-    """A native implementation: impls/<framework>_native, needing only its framework."""
+def _native(name: str, framework: str, cls: str, description: str,
+            module: str = "impl") -> ImplEntry:
+    """A native implementation: impls/<framework>_native/<module>.py, needing only its framework."""
     return ImplEntry(
         name=name,
-        target=f"impls.{framework}_native.impl:{cls}",
+        target=f"impls.{framework}_native.{module}:{cls}",
         framework=framework,
         requires=(framework,),
         extra=framework,
@@ -126,6 +127,9 @@ _ROW_WISE = "row-wise towers on padded inputs, as the Keras model"
 # What the native layout (jax, jax-scan, torch) changes (impls/_packed.py): not the maths.
 _PACKED = ("row-wise towers as the Keras model, table-batched embeddings "
            "(one gather per tower, padding ids left out of the means)")
+
+# What the -sparse variants change (impls/*_native/sparse.py): only the optimizer's reach.
+_SPARSE = "sparse embedding updates: only the batch's rows touched; otherwise as"
 
 REGISTRY: dict[str, ImplEntry] = {
     e.name: e
@@ -143,12 +147,16 @@ REGISTRY: dict[str, ImplEntry] = {
                 "one lookup per feature"),
         _native("jax-dedup", "jax", "JaxDedupRetrieval",
                 f"native JAX, jitted step on deduplicated batches: {_DEDUP}"),
+        _native("jax-sparse", "jax", "JaxSparseRetrieval",
+                f"native JAX, {_SPARSE} `jax`", module="sparse"),
         _native("torch", "torch", "TorchRetrieval",
                 f"native PyTorch: nn.Embedding, nn.Linear, optim.Adagrad, eager; {_PACKED}"),
         _native("torch-dedup", "torch", "TorchDedupRetrieval",
                 f"native PyTorch, eager, on deduplicated batches: {_DEDUP}"),
         _native("torch-compile", "torch", "TorchCompiledRetrieval",
                 f"native PyTorch with the training step under torch.compile; {_ROW_WISE}"),
+        _native("torch-sparse", "torch", "TorchSparseRetrieval",
+                f"native PyTorch, {_SPARSE} `torch`", module="sparse"),
     )
 }
 

@@ -67,11 +67,30 @@ def dense_stack(params: Mapping[str, jax.Array], tower: str, x: jax.Array) -> ja
     return x
 
 
+def gathered_query_inputs(table: jax.Array, ids: jax.Array) -> jax.Array:
+    """(R, 5*D) query tower input of a packed batch: rows `ids` (R, 5) of `table`, concatenated.
+
+    `table` is the stacked query table and `ids` the batch's "query_ids", or
+    (jax-sparse, impls/jax_native/sparse.py) the batch's distinct rows and
+    each id's index among them: the same values.
+    """
+    return table[ids].reshape(ids.shape[0], -1)
+
+
+def gathered_candidate_inputs(table: jax.Array, ids: jax.Array, batch: Batch) -> jax.Array:
+    """(R, 3*D) candidate tower input of a packed batch: rows `ids` (E,) of `table`, as
+    segment means (movie embedding, title and genre means), concatenated.
+
+    `table`, `ids`: as for `gathered_query_inputs`, of the candidate tower.
+    """
+    means = segment_mean(table[ids], batch["segment"], batch["count"])  # (R * 3, D)
+    return means.reshape(batch["count"].shape[0] // len(CANDIDATE_EMBEDDINGS), -1)
+
+
 def query_inputs(params: Mapping[str, jax.Array], batch: Batch) -> jax.Array:
     """(R, 5*D) query tower input: one gather if packed, else a lookup per feature."""
     if "query_ids" in batch:
-        ids = batch["query_ids"]  # (R, 5)
-        return stacked_table(params, QUERY_EMBEDDINGS)[ids].reshape(ids.shape[0], -1)
+        return gathered_query_inputs(stacked_table(params, QUERY_EMBEDDINGS), batch["query_ids"])
     parts = [params[name][batch[feature]] for feature, name in QUERY_EMBEDDINGS.items()]
     return jnp.concatenate(parts, axis=1)
 
@@ -83,9 +102,8 @@ def candidate_inputs(params: Mapping[str, jax.Array], batch: Batch) -> jax.Array
     masked means as Keras computes them.
     """
     if "candidate_ids" in batch:
-        entries = stacked_table(params, CANDIDATE_EMBEDDINGS)[batch["candidate_ids"]]  # (E, D)
-        means = segment_mean(entries, batch["segment"], batch["count"])  # (R * 3, D)
-        return means.reshape(batch["count"].shape[0] // len(CANDIDATE_EMBEDDINGS), -1)
+        table = stacked_table(params, CANDIDATE_EMBEDDINGS)
+        return gathered_candidate_inputs(table, batch["candidate_ids"], batch)
     parts = []
     for feature, name in CANDIDATE_EMBEDDINGS.items():
         if feature in MASKED_FEATURES:

@@ -25,6 +25,7 @@ from bench.weights import (
 from impls._shared import MASKED_FEATURES
 
 Batch = Mapping[str, torch.Tensor]
+Tables = tuple[torch.Tensor, torch.Tensor]  # (query, candidate) tables a packed batch indexes
 
 
 def _module_name(weight_name: str) -> str:
@@ -65,9 +66,13 @@ class Tower(nn.Module):
         pairs = zip(widths[:-1], widths[1:], strict=True)
         self.dense = nn.ModuleList(nn.Linear(a, b) for a, b in pairs)
 
+    def tables(self) -> list[torch.Tensor]:
+        """The tower's embedding tables (weights), in concatenation order."""
+        return [self._embedding(w).weight for w in self.features.values()]
+
     def stacked_table(self) -> torch.Tensor:
         """The tower's embedding tables as one, in concatenation order (impls/_packed.py)."""
-        return torch.cat([self._embedding(w).weight for w in self.features.values()])
+        return torch.cat(self.tables())
 
     def _embedding(self, weight_name: str) -> nn.Embedding:
         return cast(nn.Embedding, self.embeddings[_module_name(weight_name)])
@@ -103,16 +108,17 @@ class RetrievalModel(nn.Module):
             CANDIDATE_EMBEDDINGS, rows, dims["candidate"], layer_sizes, embedding_dim
         )
 
-    def loss(self, batch: Batch) -> torch.Tensor:
+    def loss(self, batch: Batch, tables: Tables | None = None) -> torch.Tensor:
         """The training loss, MSE between dot(query, candidate) and the label, batch mean.
 
         On a batch in any layout of impls/_packed.py: "rows" as the Keras model
         (both towers on every rating's padded inputs), "packed" with one lookup
         per tower, "distinct" packed over each tower's distinct rows, whose
         towers' outputs each rating gathers back (same value and gradients).
+        tables: as for `packed_inputs`.
         """
         if "query_ids" in batch:
-            query_in, cand_in = self.packed_inputs(batch)
+            query_in, cand_in = self.packed_inputs(batch, tables)
             query = self.query.dense_forward(query_in)
             cand = self.candidate.dense_forward(cand_in)
         else:
@@ -121,7 +127,9 @@ class RetrievalModel(nn.Module):
             query, cand = query[batch["query_index"]], cand[batch["candidate_index"]]
         return mse(query, cand, batch["label"])
 
-    def packed_inputs(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+    def packed_inputs(
+        self, batch: Batch, tables: Tables | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Both towers' inputs from a packed batch (impls/_packed.py): one lookup per tower.
 
         The query tables stacked, gathered and reshaped to the concatenation;
@@ -130,15 +138,22 @@ class RetrievalModel(nn.Module):
         real-id count (an empty segment stays 0/0 = NaN, as in Keras). Same
         arithmetic as the rows' lookups; the stacking's gradient is a slice
         back into each nn.Embedding.
+
+        tables: (query, candidate) tables the batch's ids index instead of the
+        stacked ones (torch-sparse, impls/torch_native/sparse.py: each tower's
+        distinct rows, the ids their indices among them).
         """
+        query_table, candidate_table = tables or (
+            self.query.stacked_table(), self.candidate.stacked_table()
+        )
         query_ids = batch["query_ids"]  # (R, 5)
-        query_in = F.embedding(query_ids, self.query.stacked_table()).reshape(len(query_ids), -1)
+        query_in = F.embedding(query_ids, query_table).reshape(len(query_ids), -1)
         count = batch["count"]  # (R * 3,)
-        means = self.segment_sums(batch) / count.unsqueeze(-1)
+        means = self.segment_sums(batch, candidate_table) / count.unsqueeze(-1)
         return query_in, means.reshape(len(count) // len(CANDIDATE_EMBEDDINGS), -1)
 
-    def segment_sums(self, batch: Batch) -> torch.Tensor:
-        """(S, D) sums of each segment's entries of the stacked candidate table.
+    def segment_sums(self, batch: Batch, table: torch.Tensor) -> torch.Tensor:
+        """(S, D) sums of each segment's entries of `table` (the stacked candidate table).
 
         With bag "offsets" (`TorchRetrieval`), one F.embedding_bag, fused
         forward and backward; else (`TorchDedupRetrieval`) a gather and an
@@ -148,7 +163,6 @@ class RetrievalModel(nn.Module):
         entry order: the -dedup variant keeps the latter, its arithmetic since
         it was written (embedding_bag moves its weights by ~1e-9).
         """
-        table = self.candidate.stacked_table()
         if "offsets" in batch:
             return F.embedding_bag(batch["candidate_ids"], table, batch["offsets"], mode="sum")
         entries = F.embedding(batch["candidate_ids"], table)  # (E, D)
