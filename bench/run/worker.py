@@ -32,9 +32,11 @@ import os
 import resource
 import sys
 import traceback
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import psutil
 
 from bench.contract import RetrievalImpl
@@ -63,10 +65,7 @@ def run_job(job: dict[str, Any], rec: RunRecord, progress: EventPipe) -> None:
     rec.dataset["content_hash"] = data.content_hash
     figures["train_rows"], figures["test_rows"] = len(data.train), len(data.test)
     figures["num_users"], figures["num_movies"] = data.vocab.num_users, data.vocab.num_movies
-    need = memory_need(spec.layer_sizes, spec.embedding_dim, spec.batch_size, data.vocab,
-                       _data_bytes(data))
-    figures.update(need.figures())
-    data = _capped(data, spec.eval_rows)
+    full, data = data, _capped(data, spec.eval_rows)
     if spec.batch_size > len(data.train):
         raise ValueError(f"batch size {spec.batch_size} > {len(data.train)} training rows")
     figures["rss_after_load_mb"] = _rss_mb()
@@ -88,6 +87,9 @@ def run_job(job: dict[str, Any], rec: RunRecord, progress: EventPipe) -> None:
     progress("phase", phase="retrieve")
     phases.retrieval(impl, queries, numpy_top, spec, rec, float(job["retrieve_budget_s"]))
     phases.memory(impl, rec)
+    # After the peak is read: sizing a lazily gathered column may gather it (bench/data).
+    figures.update(memory_need(spec.layer_sizes, spec.embedding_dim, spec.batch_size,
+                               full.vocab, _data_bytes(full)).figures())
     if job.get("save_embeddings"):
         export.save_embeddings(Path(job["save_embeddings"]), rec, candidates, queries)
 
@@ -109,12 +111,29 @@ def _capped(data: Dataset, eval_rows: int | None) -> Dataset:
     """`data` with its test split cut to its first `eval_rows` rows (None: as it is).
 
     The cache holds the test split already shuffled, so its first rows are a sample.
+    Columns are cut when read, so none is read (or gathered) before the run reads it.
     """
     if eval_rows is None or eval_rows >= len(data.test):
         return data
     test = data.test
-    cut = Split({k: v[:eval_rows] for k, v in test.features.items()}, test.label[:eval_rows])
-    return dataclasses.replace(data, test=cut)
+    return dataclasses.replace(data, test=Split(_Head(test.features, eval_rows),
+                                                test.label[:eval_rows]))
+
+
+class _Head(Mapping[str, np.ndarray]):
+    """The first `n` rows of every column of `columns`, cut as each is read."""
+
+    def __init__(self, columns: Mapping[str, np.ndarray], n: int) -> None:
+        self._columns, self._n = columns, n
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self._columns[name][: self._n]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._columns)
+
+    def __len__(self) -> int:
+        return len(self._columns)
 
 
 def _build(cls: type[RetrievalImpl], spec: RunSpec, data: Dataset, weights: Any) -> RetrievalImpl:
