@@ -92,9 +92,10 @@ class JaxRetrieval(RetrievalImpl):
         self.refresh_candidates()
 
     def compile_ahead(self) -> str | None:
-        """Lower and compile the step once per distinct batch shape (full, short last)."""
+        """Lower and compile the step once per batch shape an epoch runs (full, short last)."""
         compiled: dict[tuple, Any] = {}
-        for i, batch in enumerate(self._arrays.train):
+        steps = _shared.steps_to_run(self.spec, self.data, self.spec.steps_per_epoch)
+        for i, batch in enumerate(self._arrays.train[:steps]):
             sig = _signature(batch)
             if sig not in compiled:
                 compiled[sig] = self._compile(_train_step, batch)
@@ -180,14 +181,16 @@ class JaxScanRetrieval(JaxRetrieval):
         self._rest = self._arrays.train[-1] if short else None
         # Prefixes for max_steps < num_full, made on request and kept (tests only).
         self._prefixes: dict[int, Any] = {self._num_full: self._stacked}
-        self._scan_fn: Any = _scan_epoch  # the full scan's executable after compile_ahead
+        self._scan_fns: dict[int, Any] = {}  # scan length -> executable, from compile_ahead
         self._rest_fn: Any = _train_step
 
     def compile_ahead(self) -> str | None:
-        """Lower and compile the full-epoch scan and the short last batch's step."""
-        if self._num_full:
-            self._scan_fn = self._compile(_scan_epoch, self._stacked)
-        if self._rest is not None:
+        """Lower and compile the scan and the short last batch's step, as an epoch runs them."""
+        steps = _shared.steps_to_run(self.spec, self.data, self.spec.steps_per_epoch)
+        n_scan = min(steps, self._num_full)
+        if n_scan:
+            self._scan_fns[n_scan] = self._compile(_scan_epoch, self._prefix(n_scan))
+        if steps > n_scan and self._rest is not None:
             self._rest_fn = self._compile(_train_step, self._rest)
         return AOT_METHOD
 
@@ -197,7 +200,7 @@ class JaxScanRetrieval(JaxRetrieval):
         self.loop_hooks.begin()
         parts = []
         if n_scan:
-            scan = self._scan_fn if n_scan == self._num_full else _scan_epoch
+            scan = self._scan_fns.get(n_scan, _scan_epoch)
             self._params, self._acc, losses = scan(
                 self._params, self._acc, self._prefix(n_scan), self._lr
             )
