@@ -21,9 +21,9 @@ each step, still eager, on the same packed batches:
 Both optimizers take `torch`'s settings (eps=0, the accumulator starting at
 0.1 + 1e-7: Keras's update, impls/torch_native/impl.py). Adagrad leaves a
 row with zero gradient exactly unchanged, so updating only the touched rows
-is `torch`'s arithmetic up to float rounding (the sparse path divides before
-scaling by the learning rate); the parity tests (tests/impls/test_sparse.py)
-compare the two step by step.
+is `torch`'s arithmetic up to float rounding (another kernel: the sparse
+rows go through torch's single-tensor Adagrad, not the fused one); the parity
+tests (tests/impls/test_sparse.py) compare the two step by step.
 """
 
 from __future__ import annotations
@@ -46,7 +46,8 @@ def touched_rows(tower: Tower, ids: torch.Tensor) -> tuple[torch.Tensor, torch.T
     """(the (S, D) rows of the tower's tables that stacked `ids` touch, each id's row among them).
 
     The rows are looked up table by table with sparse gradients, so backward
-    reaches only them.
+    reaches only them. Each table's run is found on the host (`tolist`: a
+    sync on cuda, as torch.unique's own is).
     """
     weights = tower.tables()
     distinct, inverse = torch.unique(ids, sorted=True, return_inverse=True)
