@@ -42,6 +42,7 @@ import jax.numpy as jnp
 from bench.data.dataset import Dataset
 from bench.spec import RunSpec
 from bench.weights import TOWER_EMBEDDINGS, Weights
+from impls import _shared
 from impls._shared import MASKED_FEATURES
 from impls.jax_native import impl, model
 from impls.jax_native.model import Batch, Params
@@ -174,9 +175,10 @@ class JaxSparseRetrieval(impl.JaxRetrieval):
         self._step_fns = [_sparse_step] * len(self._arrays.train)
 
     def compile_ahead(self) -> str | None:
-        """Lower and compile the sparse step once per distinct batch shape (full, short last)."""
+        """`JaxRetrieval.compile_ahead` with the sparse step: once per batch shape an epoch runs."""
         compiled: dict[tuple, Any] = {}
-        for i, batch in enumerate(self._arrays.train):
+        steps = _shared.steps_to_run(self.spec, self.data, self.spec.steps_per_epoch)
+        for i, batch in enumerate(self._arrays.train[:steps]):
             sig = impl._signature(batch)
             if sig not in compiled:
                 compiled[sig] = self._compile(_sparse_step, batch)
