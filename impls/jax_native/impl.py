@@ -74,6 +74,9 @@ class JaxRetrieval(RetrievalImpl):
     framework: ClassVar[str] = "jax"
     sync_mechanism: ClassVar[str] = "jax.block_until_ready"
     layout: ClassVar[str] = "packed"  # of the training batches (impls/_packed.py)
+    train_step: ClassVar[Any] = staticmethod(_train_step)  # a subclass may swap it
+    _params: dict[str, jax.Array]  # set by import_weights, consumed (donated) by every step
+    _acc: dict[str, jax.Array]  # Adagrad accumulators, same names and shapes
 
     def __init__(self, spec: RunSpec, data: Dataset, weights: Weights) -> None:
         super().__init__(spec, data, weights)
@@ -87,7 +90,7 @@ class JaxRetrieval(RetrievalImpl):
         self._k = _shared.effective_k(spec.top_k, data)
         # One step function per batch: the jitted step until compile_ahead swaps in
         # the ahead-of-time compiled executables (the same XLA program).
-        self._step_fns: list[Any] = [_train_step] * len(self._arrays.train)
+        self._step_fns: list[Any] = [self.train_step] * len(self._arrays.train)
         self.import_weights(weights)
         self.refresh_candidates()
 
@@ -98,7 +101,7 @@ class JaxRetrieval(RetrievalImpl):
         for i, batch in enumerate(self._arrays.train[:steps]):
             sig = _signature(batch)
             if sig not in compiled:
-                compiled[sig] = self._compile(_train_step, batch)
+                compiled[sig] = self._compile(self.train_step, batch)
             self._step_fns[i] = compiled[sig]
         return AOT_METHOD
 

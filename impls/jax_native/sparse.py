@@ -34,15 +34,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from itertools import accumulate
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 
-from bench.data.dataset import Dataset
-from bench.spec import RunSpec
-from bench.weights import TOWER_EMBEDDINGS, Weights
-from impls import _shared
+from bench.weights import TOWER_EMBEDDINGS
 from impls._shared import MASKED_FEATURES
 from impls.jax_native import impl, model
 from impls.jax_native.model import Batch, Params
@@ -170,17 +167,4 @@ class JaxSparseRetrieval(impl.JaxRetrieval):
     Otherwise `JaxRetrieval`: same packed batches, towers, loss and Adagrad.
     """
 
-    def __init__(self, spec: RunSpec, data: Dataset, weights: Weights) -> None:
-        super().__init__(spec, data, weights)
-        self._step_fns = [_sparse_step] * len(self._arrays.train)
-
-    def compile_ahead(self) -> str | None:
-        """`JaxRetrieval.compile_ahead` with the sparse step: once per batch shape an epoch runs."""
-        compiled: dict[tuple, Any] = {}
-        steps = _shared.steps_to_run(self.spec, self.data, self.spec.steps_per_epoch)
-        for i, batch in enumerate(self._arrays.train[:steps]):
-            sig = impl._signature(batch)
-            if sig not in compiled:
-                compiled[sig] = self._compile(_sparse_step, batch)
-            self._step_fns[i] = compiled[sig]
-        return impl.AOT_METHOD
+    train_step = staticmethod(_sparse_step)
