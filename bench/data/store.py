@@ -289,24 +289,35 @@ def read(folder: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
 
 
 def read_trusted(folder: Path, manifest: Mapping[str, Any]) -> dict[str, np.ndarray]:
-    """The arrays `manifest` lists, each checked for presence, dtype and shape only.
+    """The arrays `manifest` lists, memory-mapped, each checked for dtype and shape only.
 
     For a folder whose bytes a full `read` verified earlier (a run's parent
-    does, its workers call this): nothing is hashed again. `folder` should be
-    the version `current` resolved when `manifest` was read.
+    does, its workers call this): nothing is hashed again, and nothing is read
+    until used. The maps are copy-on-write: writing to an array never changes
+    the cache, and an array file unlinked by a later rebuild stays readable.
+    `folder` should be the version `current` resolved when `manifest` was read.
     """
     arrays = {}
     for name, entry in manifest["arrays"].items():
         path = folder / entry["file"]
-        try:
-            with _open(path) as file:
-                array = np.load(file, allow_pickle=False)  # a real file: no extra copy
-        except (ValueError, EOFError) as exc:  # a truncated or garbled file
-            raise StoreError(f"{path} is corrupt ({exc})") from exc
+        array = _map(path)
         if array.dtype.str != entry["dtype"] or list(array.shape) != entry["shape"]:
             raise StoreError(f"{path} does not match its manifest's dtype and shape")
         arrays[name] = array
     return arrays
+
+
+def _map(path: Path) -> np.ndarray:
+    """The .npy file at `path`, memory-mapped copy-on-write."""
+    try:
+        array = np.load(path, mmap_mode="c", allow_pickle=False)
+    except FileNotFoundError as exc:
+        raise StoreError(f"{path} is missing") from exc
+    except OSError as exc:  # a folder where the file should be, or a file for arrays/
+        raise StoreError(f"cannot read {path} ({exc.strerror})") from exc
+    except (ValueError, EOFError) as exc:  # a truncated or garbled file
+        raise StoreError(f"{path} is corrupt ({exc})") from exc
+    return array.view(np.ndarray)  # a plain array (the map stays alive as its base)
 
 
 def _open(path: Path) -> BinaryIO:

@@ -30,7 +30,7 @@ BAD_INPUTS = {
     "bad synthetic spec": ["build", "--dataset", "synthetic:users=10,films=3,ratings=20"],
     "too many synthetic ratings": ["build", "--dataset", "synthetic:users=2,movies=3,ratings=50"],
     "missing source path": ["build", "--source", "/nonexistent/ml-100k"],
-    "source lacks dataset": ["build", "--dataset", "ml-1m", "--source", "pypi"],
+    "source lacks dataset": ["build", "--dataset", "ml-1m", "--source", "tfds"],
     "source for synthetic": ["build", "--dataset", SMALL_SYNTHETIC, "--source", "pypi"],
     "info before build": ["info"],
     "verify before build": ["verify", "--dataset", "ml-1m"],

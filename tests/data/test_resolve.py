@@ -144,3 +144,26 @@ def test_the_worker_refuses_a_factory_whose_data_changed() -> None:
     ref = dataclasses.replace(cache.resolve("tests.fixtures:make_dataset"), content_hash="0" * 64)
     with pytest.raises(CacheError, match="dataset changed since the run started"):
         cache.load_ref(ref)
+
+
+def test_the_worker_maps_the_arrays_and_gathers_movie_columns_when_read(
+    built: Path, ref: DatasetRef
+) -> None:
+    """load_ref reads no array up front; writes stay private; gathered columns match the table."""
+    data = cache.load_ref(ref)
+    user_id = data.train.features["user_id"]
+    base = user_id
+    while base is not None and not isinstance(base, np.memmap):
+        base = base.base
+    assert base is not None and user_id.flags.writeable
+    user_id[:] = 0  # copy-on-write: the cache's bytes are untouched
+    assert cache.verify(SMALL_SYNTHETIC, built)["content_hash"] == ref.content_hash
+    features = data.test.features
+    assert list(features) == [*(k for k in features if "movie_" not in k or k == "movie_id"),
+                              "movie_title_vector", "movie_genres"]
+    rows = np.searchsorted(data.candidates["movie_id"], features["movie_id"])
+    for name in ("movie_title_vector", "movie_genres"):
+        assert features[name] is features[name]  # gathered once, then kept
+        assert np.array_equal(features[name], data.candidates[name][rows])
+    with pytest.raises(KeyError):
+        features["no such column"]
