@@ -272,9 +272,13 @@ def signals_deferred() -> Iterator[None]:
     try:
         yield
     finally:
+        # The mask first, while only the noting handlers are installed: nothing here can
+        # raise before it. (Restored second, a signal caught meanwhile by another thread
+        # raised KeyboardInterrupt from the restored handler and skipped the unmasking:
+        # the process and every child it started later kept SIGINT blocked, deaf to Ctrl-C.)
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
         for sig, handler in handlers.items():
             signal.signal(sig, handler)
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
         if noted:
             signal.raise_signal(noted[0])
 

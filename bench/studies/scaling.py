@@ -27,9 +27,11 @@ on where it stopped) and appends every command it runs to
     steps of batch 1000, over three times the 2,400 of the ml-100k study's 30
     epochs), validation every 5, the whole test split; no caps. The report
     gives this group the same tables and TOST verdicts as ml-100k.
-(d) `--save-embeddings` on (a)'s and (b)'s workloads with 100,000 movies or more
-    (the 10M one): each run's trained candidate and query embeddings, for
-    `bench retrieval`. Only runs that run write them (`--resume` skips recorded ones).
+(d) embeddings for `bench retrieval`'s trained workload: jax-sparse (the fastest
+    at this size) on the 10M workload (100,000 movies), seed 0, 3 whole epochs
+    (24,000 steps: capped runs leave most of 100,000 movies at their initial
+    weights), `--save-embeddings`; the record names the run whose candidate
+    and query embeddings `bench retrieval --embeddings` then searches.
 
 The duration estimate is a rough model of this 2-core machine (bench run's
 start-up and framework import per run, step times scaled from the ml-100k
@@ -76,7 +78,7 @@ class Sweep:
     def argv(self, impls: list[str], results: Path, embeddings: Path | None) -> list[str]:
         argv = ["run", "--impl", ",".join(impls), "--dataset", self.dataset, "--seed", self.seeds,
                 *self.flags, "--results", str(results), "--resume", "--no-progress"]
-        if embeddings is not None and self.movies >= 100_000:
+        if embeddings is not None and self.part == "d":
             argv += ["--save-embeddings", str(embeddings)]
         return argv
 
@@ -105,7 +107,7 @@ def _synthetic(ratings: int, users: int, movies: int) -> str:
 
 
 def plan(parts: str) -> list[Sweep]:
-    """The sweeps of the chosen parts, in order (d only adds --save-embeddings to a and b)."""
+    """The sweeps of the chosen parts, in order."""
     capped = ("--depth", "1", "--epochs", str(CAP["epochs"]),
               "--steps-per-epoch", str(CAP["steps"]), "--eval-rows", str(CAP["eval_rows"]),
               "--validation-freq", str(CAP["epochs"]), "--retrieve-seconds", "0.2")
@@ -114,13 +116,17 @@ def plan(parts: str) -> list[Sweep]:
     grid += [("b", 1_000_000, u, 10_000) for u in (1_000, 100_000, 1_000_000)]
     sweeps = []
     for part, r, u, m in grid:
-        wanted = part in parts or ("d" in parts and m >= 100_000)
-        if wanted:
+        if part in parts:
             seeds = "0" if r >= 10_000_000 or u >= 1_000_000 else "0,1"
             sweeps.append(Sweep(part, _synthetic(r, u, m), r, u, m, seeds, capped))
     if "c" in parts:
         sweeps.append(Sweep("c", "ml-1m", 1_000_209, 6_040, 3_706, "0,1,2",
                             ("--depth", "1", "--epochs", "10", "--validation-freq", "5")))
+    if "d" in parts:
+        r, m = 10_000_000, 100_000
+        sweeps.append(Sweep("d", _synthetic(r, m, m), r, m, m, "0", (
+            "--depth", "1", "--epochs", "3", "--eval-rows", str(CAP["eval_rows"]),
+            "--validation-freq", "3", "--retrieve-seconds", "0.2")))
     return sweeps
 
 
@@ -129,7 +135,8 @@ def _impls(wanted: str | None, part: str) -> tuple[list[str], list[str]]:
 
     `module:Class` names pass as they are (`bench run` checks them).
     """
-    names = wanted.split(",") if wanted else list(registry.PRIMARY if part == "c" else IMPLS)
+    default = {"c": registry.PRIMARY, "d": ("jax-sparse",)}.get(part, IMPLS)
+    names = wanted.split(",") if wanted else list(default)
     known = [n for n in names if n in registry.REGISTRY or registry.is_target(n)]
     return known, [n for n in names if n not in known]
 
