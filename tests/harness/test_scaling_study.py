@@ -49,7 +49,7 @@ def test_one_tiny_sweep_end_to_end_and_resumed(monkeypatch: pytest.MonkeyPatch,
                                                 tmp_path: Path) -> None:
     flags = ("--depth", "1", "--epochs", "2", "--batch-size", "500", "--steps-per-epoch", "2",
              "--retrieve-seconds", "0.05")
-    tiny = scaling.Sweep("a", "tests.fixtures:make_dataset", 2500, 50, 100_000, "0", flags)
+    tiny = scaling.Sweep("d", "tests.fixtures:make_dataset", 2500, 50, 100_000, "0", flags)
     monkeypatch.setattr(scaling, "plan", lambda parts: [tiny])
     results, emb = tmp_path / "scaling", tmp_path / "emb"
     argv = ["--impl", FAKE, "--results", str(results), "--embeddings", str(emb),
