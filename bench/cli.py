@@ -23,13 +23,13 @@ from pathlib import Path
 from types import ModuleType
 from typing import NoReturn
 
-from bench.commands import data, parity, report, retrieval, run
+from bench.commands import data, doctor, parity, report, retrieval, run
 from bench.commands import list as list_command  # `list` would shadow the builtin
 from bench.errors import EXIT_INTERRUPTED, EXIT_USAGE, UsageError
 from bench.process import interruptible
 
 # Every sub-command module, in the order `--help` lists them.
-_COMMANDS: tuple[ModuleType, ...] = (data, list_command, run, report, retrieval, parity)
+_COMMANDS: tuple[ModuleType, ...] = (data, list_command, run, report, retrieval, parity, doctor)
 EXIT_CRASH = 1  # an unexpected exception: one line on stderr, the traceback in a log file
 
 

@@ -58,11 +58,30 @@ def check_device_request(device: str) -> None:
         raise ValueError(f"device must be auto, cpu or gpu, got {device!r}")
 
 
-def no_gpu_error(framework: str) -> RuntimeError:
-    """The error for `--device gpu` where the framework sees no GPU."""
-    return RuntimeError(
-        f"device 'gpu' requested but {framework} sees no GPU here; "
-        "use --device cpu or auto, or install a GPU build of the framework"
+# The pip extra with the CUDA builds of every framework (pyproject.toml).
+GPU_EXTRA = "gpu"
+
+# What jax.devices(platform) raises when that platform has no backend here: RuntimeError,
+# or (jax 0.10, JAX_PLATFORMS=cuda as in a GPU run's worker, no NVIDIA device visible)
+# the AssertionError of jax._src.xla_bridge.backends, which then has no backend at all.
+JAX_NO_BACKEND: tuple[type[Exception], ...] = (RuntimeError, AssertionError)
+
+
+class NoGpuError(RuntimeError):
+    """`--device gpu` where the framework sees no GPU: the run fails before any work.
+
+    Never a silent fall-back to the CPU: a GPU run that trained on the CPU would
+    be recorded as a GPU run. `python -m bench doctor` says the same thing for
+    every framework at once, without starting a run.
+    """
+
+
+def no_gpu_error(framework: str) -> NoGpuError:
+    """The one-line error for `--device gpu` where `framework` sees no GPU."""
+    return NoGpuError(
+        f"device 'gpu' requested but {framework} sees no GPU here: install the CUDA builds "
+        f"with pip install -e '.[{GPU_EXTRA}]' (python -m bench doctor says what is "
+        "missing), or use --device cpu"
     )
 
 

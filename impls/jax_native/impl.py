@@ -42,7 +42,7 @@ def resolve_device(request: str) -> jax.Device:
     if request == "gpu":
         try:
             return jax.devices("gpu")[0]
-        except RuntimeError:
+        except _shared.JAX_NO_BACKEND:
             raise _shared.no_gpu_error("jax") from None
     return jax.devices()[0]
 

@@ -44,6 +44,7 @@ BASE: dict[str, tuple[str, ...]] = {
     "report": ("report", "--results", "results/runs", "--out", "{results}", "--no-plots"),
     "data": ("data", "info", "--cache-dir", "{cache}"),
     "list": ("list",),
+    "doctor": ("doctor", "--framework", "faiss", "--no-progress"),
 }
 
 
@@ -131,6 +132,13 @@ NUMBERS: dict[str, list[tuple[str, ...]]] = {
         ("--retrieval-results", "{results}", "no records.jsonl"),
         ("--export-pytest-benchmark", "{file}/x.json", "cannot write"),
         ("--baseline", "expected one argument"),
+    ],
+    "doctor": [
+        ("--timeout", "nan", "--timeout must be a finite"),
+        ("--timeout", "0", "--timeout must be >"), ("--timeout", "x", "invalid float value"),
+        ("--framework", "nope", "unknown 'nope'"),
+        ("--framework", "jax,tf", "unknown 'tf'; choose from jax, tensorflow, torch, faiss"),
+        ("--framework", ",", "--framework"), ("--nope", "unrecognized arguments"),
     ],
 }
 
