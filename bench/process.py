@@ -12,7 +12,9 @@ raise KeyboardInterrupt once, so a parent that is killed still kills its
 workers, records what was interrupted and removes its temp folders on the way
 out, and a second signal cannot cut that short.
 
-Child side. `child_main` wraps a worker's work: SIGINT and SIGTERM unblocked,
+Child side. `child_main` wraps a worker's work: a parent-death signal (Linux: a
+worker never outlives the process that started it, even when that process is
+SIGKILLed, as a Ray worker on a lost node is), SIGINT and SIGTERM unblocked,
 faulthandler, logging, the event pipe (`EventPipe`), a last DONE event, and an
 exit that skips interpreter teardown.
 """
@@ -20,6 +22,7 @@ exit that skips interpreter teardown.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import faulthandler
 import json
 import logging
@@ -39,6 +42,8 @@ from bench.envinfo import PROJECT_ROOT
 from bench.timing import now_ns
 
 EVENT_FD_VAR = "DEEPREC_EVENT_FD"  # the event pipe's write end, in the worker
+PARENT_PID_VAR = "DEEPREC_PARENT_PID"  # who started the worker (its parent-death signal)
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 DONE = "done"  # a worker's last event: its result is complete, only teardown is left
 KILL_GRACE_S = 3.0  # SIGTERM, then SIGKILL after this long
 POLL_S = 0.5  # how often a silent worker is checked for having exited
@@ -146,7 +151,8 @@ class WorkerProcess:
                     return False
                 self.spawn_ns = now_ns()
                 # Unbuffered: the log holds every line written before a crash.
-                env = {**self.env, EVENT_FD_VAR: str(write_fd), "PYTHONUNBUFFERED": "1"}
+                env = {**self.env, EVENT_FD_VAR: str(write_fd), "PYTHONUNBUFFERED": "1",
+                       PARENT_PID_VAR: str(os.getpid())}
                 self.proc = subprocess.Popen(
                     self.command, env=env,
                     stdin=self.stdin, stdout=log_file, stderr=subprocess.STDOUT,
@@ -332,6 +338,30 @@ class EventPipe:
             self._file = None  # the parent is gone; the work still finishes
 
 
+def die_with_parent() -> None:
+    """SIGKILL this process when the parent that started it dies (Linux; elsewhere a no-op).
+
+    The worker runs in its own session, so nothing else ends it when its parent is
+    killed outright (a Ray worker on a lost node, or one force-cancelled): it would go
+    on training beside the next run on that device. The kernel sends the signal when
+    the parent *thread* that forked the worker exits: WorkerProcess is started and
+    waited for by the same thread. A parent already gone before the signal was armed
+    (the worker's parent is no longer the pid it was given) exits at once.
+    """
+    expected = os.environ.pop(PARENT_PID_VAR, "")  # the worker's own children do not inherit it
+    if not expected or not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        armed = libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        armed = False
+    if not armed:
+        log.warning("no parent-death signal: this worker may outlive its parent")
+    if os.getppid() != int(expected):
+        os._exit(1)  # orphaned before the signal was armed
+
+
 def child_main(work: Callable[[EventPipe], int]) -> NoReturn:
     """A worker's whole life: set up, run `work(events)`, send DONE, exit with its code.
 
@@ -339,6 +369,7 @@ def child_main(work: Callable[[EventPipe], int]) -> NoReturn:
     hooks can hang or crash after the work is done. An exception from `work`
     is logged and exits 1 without DONE.
     """
+    die_with_parent()
     # A parent starts workers with SIGINT and SIGTERM blocked (signals_deferred); the
     # mask is inherited, and SIGTERM must reach the worker.
     # Nor may an ignored SIGTERM be (a worker started while its parent unwound an interrupt).

@@ -19,6 +19,12 @@ and a model whose memory estimate (parameters, gradients, Adagrad state, one
 batch's activations) fits this machine; the results folder must be appendable,
 and the --save-embeddings folder writable.
 
+`--executor ray` runs the sweep on a Ray cluster (`--ray-address auto|HOST:PORT`;
+without it, a local Ray instance): one Ray task per run, at most one CPU run per
+node (`--runs-per-node`) or one GPU per run, records appended here by this process
+(bench/run/ray_executor.py; needs `pip install 'deeprec-bench[ray]'`). Everything
+else (flags, records, exit codes, --resume, --dry-run) is the same.
+
 `--steps-per-epoch N` caps every epoch at its first N batches and `--eval-rows N`
 the evaluated test split at its first N rows: workloads too long for a machine are
 capped rather than shrunk. Both are RunSpec fields (in the spec hash and the
@@ -28,10 +34,14 @@ report's comparability key) and left out of the record while unset.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
+import importlib.util
 import logging
+import os
 import shlex
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +53,7 @@ from bench.errors import EXIT_INTERRUPTED, UsageError
 from bench.record import STATUS_OK
 from bench.registry import is_target
 from bench.run import sweep
+from bench.run.executors import Executor, LocalExecutor
 from bench.run.progress import SweepProgress
 from bench.run.runner import Options, Runner, SweepInterrupted
 from bench.run.summary import check_warnings, failures, format_table
@@ -101,6 +112,19 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--save-embeddings", type=Path, default=None, metavar="DIR",
                    help="after training, write each run's candidate and test-query embeddings "
                         "to DIR/<run_id>/ (candidates.npy, queries.npy, meta.json)")
+    p.add_argument("--executor", choices=("local", "ray"), default="local",
+                   help="local: one run at a time on this machine (default); ray: one Ray "
+                        "task per run on a cluster (pip install 'deeprec-bench[ray]')")
+    p.add_argument("--ray-address", default=None, metavar="auto|HOST:PORT",
+                   help="with --executor ray: the cluster to join (default: start a local "
+                        "Ray instance)")
+    p.add_argument("--ray-auth", choices=("token", "disabled"),
+                   default=os.environ.get("RAY_AUTH_MODE") or "token",
+                   help="with --executor ray: RAY_AUTH_MODE, as every node of the cluster "
+                        "runs (default: $RAY_AUTH_MODE, else token)")
+    p.add_argument("--runs-per-node", type=int, default=1, metavar="N",
+                   help="with --executor ray: CPU runs a node takes at once, each pinned to "
+                        "1/N of its cores (1: one run per node, for timing; recorded)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--dry-run", action="store_true",
                    help="list the sweep's runs (and what --resume skips), run nothing")
@@ -112,6 +136,25 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 _TIMEOUT = Bound("--timeout", 0, 30 * 86400, "30 days", open_low=True)
 _RETRIEVE = Bound("--retrieve-seconds", 0, 3600, "an hour per batch size", open_low=True)
 _REPEATS = Bound("--repeats", 1, sweep.MAX_RUNS, "the most runs in one sweep")
+_RUNS_PER_NODE = Bound("--runs-per-node", 1, 1024, "runs sharing one node's cores")
+RAY_EXTRA = "pip install 'deeprec-bench[ray]'"
+
+
+def check_executor(args: argparse.Namespace) -> None:
+    """The executor flags agree, and Ray is installed where it is asked for (UsageError)."""
+    _RUNS_PER_NODE.check(args.runs_per_node)
+    if args.executor != "ray":
+        given = [f for f, v in (("--ray-address", args.ray_address),
+                                ("--runs-per-node", args.runs_per_node != 1)) if v]
+        if given:
+            raise UsageError(f"{given[0]} needs --executor ray")
+        return
+    if not ray_installed():
+        raise UsageError(f"--executor ray: Ray is not installed; {RAY_EXTRA}")
+
+
+def ray_installed() -> bool:
+    return importlib.util.find_spec("ray") is not None
 
 
 def build_runs(args: argparse.Namespace) -> list[sweep.Run]:
@@ -185,15 +228,37 @@ def _options(args: argparse.Namespace, device: str, dataset: DatasetRef) -> Opti
     )
 
 
+@contextlib.contextmanager
+def _executor(args: argparse.Namespace, options: Options) -> Iterator[Executor]:
+    """The executor the flags ask for, connected for the sweep's length."""
+    if args.executor == "local":
+        yield LocalExecutor(options.environment)
+        return
+    from bench.run import ray_executor  # imports Ray: only when asked for
+
+    settings = ray_executor.Settings(
+        address=args.ray_address, auth=args.ray_auth, runs_per_node=args.runs_per_node,
+        device=args.device, cache_dir=args.cache_dir)
+    ray_executor.connect(settings)
+    try:
+        yield ray_executor.RayExecutor(settings, options.dataset.content_hash)
+    finally:
+        ray_executor.disconnect()
+
+
 def run_command(args: argparse.Namespace) -> int:
     """Validate, run the sweep, print the summary; exit 0 when every run was ok."""
-    args.device = envinfo.resolve_device(args.device)
+    check_executor(args)
+    if args.executor == "local" or args.device != "gpu":
+        # A cluster's GPUs are the nodes' (checked when it is joined), not this machine's.
+        args.device = envinfo.resolve_device(args.device)
     runs = build_runs(args)
     check_results_dir(args.results)
     if args.save_embeddings is not None:
         check_writable_dir(args.save_embeddings, "--save-embeddings")
     dataset = _resolve(args, runs)
-    runner = Runner(runs, _options(args, args.device, dataset), listener=lambda *a: None)
+    options = _options(args, args.device, dataset)
+    runner = Runner(runs, options, listener=lambda *a: None)
     skip = runner.skipped()
     todo = [r for i, r in enumerate(runs) if i not in skip]
     if args.dry_run:
@@ -201,17 +266,19 @@ def run_command(args: argparse.Namespace) -> int:
             print(f"{i + 1:>4}  {run.label()}  spec {run.spec.spec_hash()}"
                   + ("  (recorded ok: skipped)" if i in skip else ""))
         return 0
-    print(f"{len(runs)} run(s), {len(skip)} already recorded ok (--resume), {len(todo)} to do; "
-          f"records: {args.results / 'records.jsonl'}", file=sys.stderr)
-    progress = SweepProgress(todo, enabled=not args.no_progress and sys.stderr.isatty())
-    runner.listener = progress
-    try:
-        records = runner.run_all(skip)
-        code = 0 if all(r.status == STATUS_OK for r in records) else EXIT_FAILED_RUNS
-    except SweepInterrupted as stop:
-        records, code = stop.records, EXIT_INTERRUPTED
-    finally:
-        progress.close()
+    with _executor(args, options) as runner.executor:
+        print(f"{len(runs)} run(s), {len(skip)} already recorded ok (--resume), {len(todo)} to "
+              f"do on the {args.executor} executor; records: {args.results / 'records.jsonl'}",
+              file=sys.stderr)
+        progress = SweepProgress(todo, enabled=not args.no_progress and sys.stderr.isatty())
+        runner.listener = progress
+        try:
+            records = runner.run_all(skip)
+            code = 0 if all(r.status == STATUS_OK for r in records) else EXIT_FAILED_RUNS
+        except SweepInterrupted as stop:
+            records, code = stop.records, EXIT_INTERRUPTED
+        finally:
+            progress.close()
     print(format_table(records))
     problems = "\n".join(filter(None, [failures(records), check_warnings(records)]))
     if problems:

@@ -1,41 +1,31 @@
-"""The parent: one worker process per run, watched, timed out, and always recorded.
+"""The driver: a sweep's runs handed to an executor, every record stored by one writer.
 
-The parent never imports a framework. For each run it starts a worker
-(bench/process.py), relays its progress events to a listener (the progress
-bar) and makes sure the run ends with exactly one record in the store: the
-worker writes ok and failed-with-traceback records itself; when it dies
-(signal, os.abort, killed), times out or is interrupted, the parent writes the
-record, with the tail of the worker's log and the epochs it reported.
+The parent never imports a framework. It expands nothing (bench/run/sweep.py
+did) and starts nothing itself: it makes one job per run and hands them to an
+executor (bench/run/executors.py: this machine, one run at a time, or a Ray
+cluster), which starts each run's worker where it executes (bench/run/launch.py)
+and reports back. Each run ends with exactly one record, appended here to the
+store: the worker's own (ok, or failed with a traceback), or one written for a
+worker that died, timed out, was interrupted or was lost with its node.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
-import signal
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bench.data.cache import DatasetRef
-from bench.envinfo import WORKER_ENV_KEYS, load_average
-from bench.process import TIMED_OUT, WorkerProcess, interruptible, signals_deferred, worker_env
-from bench.record import (
-    ERROR_TAIL_CHARS,
-    STATUS_FAILED,
-    STATUS_INTERRUPTED,
-    STATUS_TIMED_OUT,
-    RunRecord,
-    error_tail,
-    new_run_id,
-    utc_now_iso,
-)
+from bench.process import interruptible, signals_deferred
+from bench.record import STATUS_FAILED, STATUS_INTERRUPTED, RunRecord, new_run_id, utc_now_iso
+from bench.run.executors import Executor, Job, LocalExecutor
+from bench.run.launch import Settled, without_worker
 from bench.run.sweep import Run
 from bench.store import ResultsStore
-from bench.timing import now_ns, seconds
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +39,7 @@ class Options:
         dataset: the dataset as the parent resolved (and verified) it; each job carries it.
         timeout_s: wall-clock limit of one run, process start to exit.
         device_env: variables that pin the worker to the device.
-        environment: bench.envinfo.capture() of this machine.
+        environment: bench.envinfo.capture() of this machine (the local executor's runs).
         git: bench.envinfo.git_info().
         retrieve_budget_s: timed seconds per retrieval batch size.
         resume: skip runs already recorded ok.
@@ -68,18 +58,6 @@ class Options:
     save_embeddings: Path | None = None
 
 
-@dataclass
-class Active:
-    """The run in flight: its record skeleton, process and what it reported."""
-
-    run: Run
-    skeleton: RunRecord
-    spawn_ns: int
-    log_path: Path
-    proc: WorkerProcess | None = None
-    events: list[dict[str, Any]] = field(default_factory=list)
-
-
 Listener = Callable[[str, Run, dict[str, Any]], None]
 
 
@@ -92,22 +70,25 @@ class SweepInterrupted(Exception):
 
 
 class Runner:
-    """Runs a sweep, one worker at a time, and returns its records in sweep order.
+    """Runs a sweep through an executor and returns its records in sweep order.
 
     Args:
         runs: the expanded sweep.
         options: see Options.
         listener: called as listener(event, run, fields) for "start", every
-            worker progress event, and "end" (fields: the record dict).
+            worker progress event the executor relays, and "end" (fields: the record dict).
+        executor: where the runs execute (bench/run/executors.py); default: this
+            machine, one run at a time.
     """
 
-    def __init__(self, runs: Sequence[Run], options: Options, listener: Listener) -> None:
+    def __init__(self, runs: Sequence[Run], options: Options, listener: Listener,
+                 executor: Executor | None = None) -> None:
         self.runs = list(runs)
         self.opts = options
         self.listener = listener
+        self.executor: Executor = executor or LocalExecutor(options.environment)
         self.store = ResultsStore(options.results_dir)
-        self.workdir = Path()  # a private temporary folder while the sweep runs
-        self.active: Active | None = None
+        self.done: dict[str, RunRecord] = {}  # run_id -> its stored record
 
     def skipped(self) -> set[int]:
         """Indices of runs --resume skips: their key is recorded ok."""
@@ -121,24 +102,25 @@ class Runner:
 
     def run_all(self, skip: set[int]) -> list[RunRecord]:
         """Every run not in `skip`; raises SweepInterrupted on Ctrl-C."""
-        records: list[RunRecord] = []
-        todo = [self.runs[i] for i in range(len(self.runs)) if i not in skip]
-        self.workdir = Path(tempfile.mkdtemp(prefix="deeprec-run-"))  # job files, worker logs
+        jobs = [self._job(self.runs[i]) for i in range(len(self.runs)) if i not in skip]
+        workdir = Path(tempfile.mkdtemp(prefix="deeprec-run-"))  # job files, worker logs
         try:
             with interruptible():  # Ctrl-C or SIGTERM raises once; later ones are ignored
                 try:
-                    for run in todo:
-                        self._run_one(run, records)
+                    self.executor.run(jobs, self, workdir)
                 except KeyboardInterrupt:
-                    records.extend(self._interrupt(todo[len(records) :]))
-                    raise SweepInterrupted(records) from None
+                    self._interrupt(jobs)
+                    raise SweepInterrupted(self._records(jobs)) from None
         finally:
-            shutil.rmtree(self.workdir, ignore_errors=True)
-        return records
+            shutil.rmtree(workdir, ignore_errors=True)
+        return self._records(jobs)
 
-    def _skeleton(self, run: Run) -> RunRecord:
+    def _records(self, jobs: list[Job]) -> list[RunRecord]:
+        return [self.done[j.skeleton.run_id] for j in jobs if j.skeleton.run_id in self.done]
+
+    def _job(self, run: Run) -> Job:
         data = self.opts.dataset
-        return RunRecord(
+        skeleton = RunRecord(
             run_id=new_run_id(),
             status=STATUS_FAILED,  # until the worker says otherwise
             impl=run.spec.impl,
@@ -147,127 +129,51 @@ class Runner:
             repeat=run.repeat,
             dataset={"name": data.name, "content_hash": data.content_hash},
             started_at=utc_now_iso(),
-            environment=self.opts.environment,
+            environment={"executor": self.executor.describe()},  # filled in where it runs
             git=self.opts.git,
         )
-
-    def _run_one(self, run: Run, records: list[RunRecord]) -> None:
-        """Run one worker to its end and append its stored record to `records`.
-
-        Ctrl-C is deferred while the worker starts (bench/process.py) and while
-        its record is settled, so an interrupt never orphans a worker or
-        records a run twice.
-        """
-        self.active = None
-        skeleton = self._skeleton(run)
-        env = worker_env(run.entry.env, self.opts.device_env)
-        skeleton.environment = {
-            **skeleton.environment,
-            "worker_env": {k: env[k] for k in WORKER_ENV_KEYS if k in env},
-            "load_avg_at_start": load_average(),  # other work on the machine skews timings
-        }
-        active = Active(run, skeleton, now_ns(), self.workdir / f"{skeleton.run_id}.log")
-        self.active = active
-        self.listener("start", run, {"run_id": skeleton.run_id})
-        job = {
+        payload = {
             "record": skeleton.to_dict(),
             "target": run.entry.target,
-            "dataset": self.opts.dataset.to_dict(),
-            "results_dir": str(self.opts.results_dir),
-            "spawn_ns": active.spawn_ns,
+            "dataset": data.to_dict(),
             "retrieve_budget_s": self.opts.retrieve_budget_s,
             "save_embeddings": (str(self.opts.save_embeddings)
                                 if self.opts.save_embeddings is not None else None),
+            "env": {**run.entry.env, **self.opts.device_env},
+            "timeout_s": self.opts.timeout_s,
         }
-        job_path = self.workdir / f"{skeleton.run_id}.json"
-        job_path.write_text(json.dumps(job))
-        active.proc = WorkerProcess("bench.run.worker", [str(job_path)], env, active.log_path)
-        outcome = active.proc.watch(self.opts.timeout_s, lambda event: self._event(active, event))
+        return Job(run, skeleton, payload)
+
+    # -- the sink (bench/run/executors.py) -------------------------------------------
+    def started(self, job: Job) -> None:
+        self.listener("start", job.run, {"run_id": job.skeleton.run_id})
+
+    def event(self, job: Job, event: dict[str, Any]) -> None:
+        self.listener(str(event["event"]), job.run, event)
+
+    def finished(self, job: Job, settled: Settled) -> None:
+        """Store the run's record (and a failed worker's log); Ctrl-C waits until it is."""
         with signals_deferred():
-            record = self._finish(active, outcome)
-            records.append(record)
-            self.active = None
-        self.listener("end", run, record.to_dict())
+            record = settled.record
+            self.store.append(record)
+            self.done[record.run_id] = record
+            if settled.log:
+                _keep_log(record.run_id, settled.log, self.opts.results_dir)
+        self.listener("end", job.run, record.to_dict())
 
-    def _event(self, active: Active, event: dict[str, Any]) -> None:
-        active.events.append(event)
-        self.listener(str(event["event"]), active.run, event)
-
-    def _finish(self, active: Active, outcome: str) -> RunRecord:
-        """The run's stored record: the worker's, or one the parent writes now."""
-        run_id = active.skeleton.run_id
-        stored = self._stored(run_id)
-        if stored is not None:
-            return stored
-        code = active.proc.returncode if active.proc is not None else None
-        if outcome == TIMED_OUT:
-            why, status = f"timed out after {self.opts.timeout_s:g} s", STATUS_TIMED_OUT
-        elif outcome == STATUS_INTERRUPTED:
-            why, status = "interrupted (Ctrl-C or SIGTERM)", STATUS_INTERRUPTED
-        elif code is not None and code < 0:
-            why, status = f"worker killed by {signal.Signals(-code).name}", STATUS_FAILED
-        else:
-            why, status = f"worker exited with code {code} without a record", STATUS_FAILED
-        return self._write_parent_record(active, status, why, code)
-
-    def _stored(self, run_id: str) -> RunRecord | None:
-        return next((r for r in self.store.records() if r.run_id == run_id), None)
-
-    def _write_parent_record(
-        self, active: Active, status: str, why: str, code: int | None
-    ) -> RunRecord:
-        rec = active.skeleton
-        rec.status = status
-        log_text = active.proc.log_tail() if active.proc is not None else ""
-        # The reason first, then as much of the log's end as fits.
-        rec.error = f"{why}\n{error_tail(log_text, ERROR_TAIL_CHARS - len(why))}".strip()
-        rec.duration_s = seconds(active.spawn_ns, now_ns())
-        rec.curve = _curve_from_events(active.events)
-        rec.worker = {
-            "pid": active.proc.pid if active.proc else None,
-            "exit_code": code,
-            "signal": signal.Signals(-code).name if code is not None and code < 0 else None,
-        }
-        self.store.append(rec)
-        if log_text:
-            _keep_log(active.log_path, self.opts.results_dir)
-        return rec
-
-    def _interrupt(self, rest: list[Run]) -> list[RunRecord]:
-        """Stop the worker in flight; record it and every run after it as interrupted.
-
-        Args:
-            rest: the runs not finished, the one in flight (if any) first.
-        """
-        records = []
-        active = self.active
-        if active is not None:
-            if active.proc is not None:
-                active.proc.kill()
-            records.append(self._finish(active, STATUS_INTERRUPTED))
-            self.listener("end", active.run, records[-1].to_dict())
-            rest = [r for r in rest if r is not active.run]
-        for run in rest:
-            holder = Active(run, self._skeleton(run), now_ns(), self.workdir / "none.log")
-            why = "interrupted before it started"
-            records.append(self._write_parent_record(holder, STATUS_INTERRUPTED, why, None))
-        return records
+    def _interrupt(self, jobs: list[Job]) -> None:
+        """Record every job the executor left unfinished as interrupted."""
+        for job in jobs:
+            if job.skeleton.run_id not in self.done:
+                rec = without_worker(job.skeleton, STATUS_INTERRUPTED, self.executor.pending_why)
+                self.finished(job, Settled(rec))
 
 
-def _curve_from_events(events: list[dict[str, Any]]) -> dict[str, list[Any]]:
-    epochs = [e for e in events if e.get("event") == "epoch"]
-    return {
-        "epoch": [e.get("epoch") for e in epochs],
-        "epoch_loss": [e.get("loss") for e in epochs],
-        "epoch_s": [e.get("epoch_s") for e in epochs],
-    }
-
-
-def _keep_log(log_path: Path, results_dir: Path) -> None:
-    """Keep a failed worker's full log beside the records (<results>/logs/<run_id>.log)."""
-    target = results_dir / "logs" / log_path.name
+def _keep_log(run_id: str, text: str, results_dir: Path) -> None:
+    """Keep a failed worker's log beside the records (<results>/logs/<run_id>.log)."""
+    target = results_dir / "logs" / f"{run_id}.log"
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(log_path, target)
+        target.write_text(text)
     except OSError as exc:
-        log.warning("could not keep worker log %s: %s", log_path, exc)
+        log.warning("could not keep worker log %s: %s", target, exc)

@@ -106,6 +106,12 @@ NUMBERS: dict[str, list[tuple[str, ...]]] = {
         ("--eval-rows", "0", "--eval-rows must be >= 1"), ("--eval-rows", "1.5", "invalid int"),
         ("--eval-rows", "99999999999999999999", "--eval-rows must be <="),
         ("--save-embeddings", "expected one argument"),
+        ("--executor", "slurm", "invalid choice"), ("--ray-auth", "none", "invalid choice"),
+        ("--ray-address", "auto", "--ray-address needs --executor ray"),
+        ("--runs-per-node", "2", "--runs-per-node needs --executor ray"),
+        ("--runs-per-node", "0", "--runs-per-node must be >= 1"),
+        ("--runs-per-node", "5000", "--runs-per-node must be <="),
+        ("--runs-per-node", "x", "invalid int value"),
     ],
     "parity": [
         ("--seed", "-5", "--seed must be >= 0"), ("--seed", "4294967296", "--seed"),
