@@ -234,6 +234,8 @@ def _executor(args: argparse.Namespace, options: Options) -> Iterator[Executor]:
     if args.executor == "local":
         yield LocalExecutor(options.environment)
         return
+    # Ray reads its auth mode once, when it is imported: set it first.
+    os.environ["RAY_AUTH_MODE"] = args.ray_auth
     from bench.run import ray_executor  # imports Ray: only when asked for
 
     settings = ray_executor.Settings(

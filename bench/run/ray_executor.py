@@ -23,8 +23,10 @@ exception, recorded as `failed` with its name and message; the sweep goes on.
 Ctrl-C cancels every task still out (force: the Ray worker is killed, and its
 run's worker with it, bench.process.die_with_parent).
 
-Auth: RAY_AUTH_MODE is set explicitly before connecting (`--ray-auth`, default
-`token`); every node of the cluster must run with the same mode (and token).
+Auth: RAY_AUTH_MODE is set explicitly (`--ray-auth`, default `token`) before Ray
+is imported, which reads it once (bench/commands/run.py); every node of the
+cluster must run with the same mode and token. A local instance in token mode
+makes a token at ~/.ray/auth_token when none exists.
 """
 
 from __future__ import annotations
@@ -81,7 +83,8 @@ class Settings:
 
 def connect(settings: Settings) -> None:
     """Join the cluster (or start a local instance); UsageError when no node can take a run."""
-    os.environ[AUTH_VAR] = settings.auth
+    if os.environ.get(AUTH_VAR) != settings.auth:  # Ray read it when it was imported
+        raise RuntimeError(f"set {AUTH_VAR}={settings.auth} before importing this module")
     try:
         if settings.address is None:
             ray.init(resources={SLOT: 1}, include_dashboard=False, log_to_driver=False,
