@@ -25,7 +25,9 @@ from bench.process import interruptible
 from tests.faults.test_signals import SIGNALS, _wait_for
 from tests.harness.conftest import ROOT
 
-DATASET = "synthetic:users=5000,movies=2000,ratings=400000,seed=0"  # about 2 s to build
+# Large enough that preprocessing (~1.5 s) and writing outlast a loaded machine's delay
+# between reading the log line and signalling (400k ratings built in 0.5 s and raced).
+DATASET = "synthetic:users=5000,movies=2000,ratings=3000000,seed=0"
 STUDY = ROOT / "results" / "runs" / "records.jsonl"  # 45 runs: a report with plots, about 2 s
 
 
