@@ -13,6 +13,7 @@ import ast
 import difflib
 import importlib
 import importlib.util
+import os
 import re
 import sys
 from collections.abc import Iterator, Mapping
@@ -162,6 +163,36 @@ REGISTRY: dict[str, ImplEntry] = {
 
 # The five implementations the project compares; the others are variants.
 PRIMARY: tuple[str, ...] = ("keras-jax", "keras-tf", "keras-torch", "jax", "torch")
+
+
+# Implementations that train one run over several devices (--devices N > 1), and how.
+DATA_PARALLEL: dict[str, str] = {
+    "jax": "jax.jit over a jax.sharding.Mesh (batch sharded, params replicated)",
+    "jax-padded": "jax.jit over a jax.sharding.Mesh (batch sharded, params replicated)",
+    "keras-jax": "keras.distribution.DataParallel",
+}
+# Why the others refuse, where the reason is the framework's.
+NO_DATA_PARALLEL: dict[str, str] = {
+    "keras-torch": "Keras offers no distribution on the torch backend (keras.distribution "
+                   "is implemented for jax only; keras/src/backend/torch has no distribution_lib)",
+}
+
+
+def check_devices(entry: ImplEntry, devices: int) -> None:
+    """UsageError when `entry` cannot train one run over `devices` > 1 devices."""
+    if devices == 1 or entry.name in DATA_PARALLEL:
+        return
+    why = NO_DATA_PARALLEL.get(entry.name, "no data-parallel path; "
+                               f"those with one: {', '.join(DATA_PARALLEL)}")
+    raise UsageError(f"--devices {devices}: {entry.name}: {why}")
+
+
+def devices_env(entry: ImplEntry, device: str, devices: int) -> dict[str, str]:
+    """Worker variables for a run over `devices`: simulated XLA host devices for jax on a CPU."""
+    if devices > 1 and device == "cpu" and entry.framework == "jax":
+        flag = f"--xla_force_host_platform_device_count={devices}"
+        return {"XLA_FLAGS": " ".join(filter(None, (os.environ.get("XLA_FLAGS"), flag)))}
+    return {}
 
 
 def lookup(table: Mapping[str, T], name: str, what: str, cutoff: float = 0.6) -> T:

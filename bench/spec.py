@@ -60,11 +60,14 @@ BOUNDS: dict[str, Bound] = {
     "validation_freq": Bound("--validation-freq", 1, 10_000),
     "steps_per_epoch": Bound("--steps-per-epoch", 1, MAX_SIZE),
     "eval_rows": Bound("--eval-rows", 1, MAX_SIZE),
+    "devices": Bound("--devices", 1, 1024, "devices of one data-parallel run"),
 }
 
 # Fields left out of to_dict (so out of the spec hash and the report's group key) while at
 # their default of None: specs written before they existed keep their hashes.
 OPTIONAL_FIELDS = ("steps_per_epoch", "eval_rows")
+# Fields left out of to_dict while at these defaults, for the same reason.
+DEFAULTED_FIELDS: dict[str, Any] = {"devices": 1}
 
 
 def layers_for_depth(depth: int) -> tuple[int, ...]:
@@ -103,12 +106,17 @@ class RunSpec:
     # A cap on the test rows evaluated (None: all): the first rows of the shuffled test
     # split, so the accuracy phases of a 10-million-rating workload stay affordable.
     eval_rows: int | None = None
+    # Devices of one data-parallel run at a fixed global batch (batch_size, split evenly).
+    devices: int = 1
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["layer_sizes"] = list(self.layer_sizes)
         for name in OPTIONAL_FIELDS:
             if d[name] is None:
+                del d[name]
+        for name, default in DEFAULTED_FIELDS.items():
+            if d[name] == default:
                 del d[name]
         return d
 
@@ -129,6 +137,15 @@ class RunSpec:
         if not epochs or epochs[-1] != self.epochs:
             epochs.append(self.epochs)
         return epochs
+
+
+def check_devices(devices: int, batch_sizes: list[int]) -> None:
+    """UsageError unless `devices` is in bounds and splits every global batch evenly."""
+    BOUNDS["devices"].check(devices)
+    for batch in batch_sizes:
+        if batch % devices:
+            raise UsageError(f"--devices {devices}: --batch-size {batch} does not split evenly "
+                             f"over {devices} devices (the global batch is split per device)")
 
 
 _NO_VOCAB = Vocabulary(**{f.name: 0 for f in dataclasses.fields(Vocabulary)})

@@ -23,14 +23,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bench import paths
+from bench import paths, registry
 from bench.data.cache import resolve
 from bench.data.names import check_name
 from bench.errors import EXIT_INTERRUPTED, UsageError
-from bench.parity.runner import Plan, run_parity
+from bench.parity.runner import DEVICES_FILE, Plan, run_parity
 from bench.report.shared_start import FILE_NAME
 from bench.run.sweep import parse_field, resolve_impls
-from bench.spec import BOUNDS, Bound, RunSpec, check_fits, layers_for_depth
+from bench.spec import BOUNDS, Bound, RunSpec, check_devices, check_fits, layers_for_depth
 from bench.store import check_results_dir
 
 
@@ -53,6 +53,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--cache-dir", default=None)
     p.add_argument("--timeout", type=float, default=300.0, help="seconds per worker")
     p.add_argument("--jobs", type=int, default=2, help="workers at once")
+    p.add_argument("--devices", type=int, default=1, metavar="N",
+                   help="above 1: each implementation on N (simulated on a CPU) devices against "
+                        f"itself on one, written to {DEVICES_FILE} (--reference unused)")
     p.set_defaults(func=run)
     return p
 
@@ -69,12 +72,18 @@ def _check_args(args: argparse.Namespace) -> tuple[list[str], list[int]]:
         bound.check(value)
     depths = parse_field(args.depth, "depth")
     check_name(args.dataset)
-    names = [e.name for e in resolve_impls(args.impl)]
+    entries = resolve_impls(args.impl)
+    names = [e.name for e in entries]
     reference = resolve_impls(args.reference)
     if len(reference) != 1:
         raise UsageError(f"--reference: one implementation, got {args.reference!r}")
     ref = reference[0].name
-    check_results_dir(Path(args.results), files=(FILE_NAME,))
+    check_devices(args.devices, [args.batch_size])
+    for entry in entries:
+        registry.check_devices(entry, args.devices)
+    check_results_dir(Path(args.results), files=(FILE_NAME if args.devices == 1 else DEVICES_FILE,))
+    if args.devices > 1:
+        return names, depths
     return [ref] + [n for n in names if n != ref], depths
 
 
@@ -93,12 +102,13 @@ def run(args: argparse.Namespace) -> int:
                            batch_size=args.batch_size), dataset.vocab)
     plan = Plan(names=tuple(names), depths=tuple(depths), steps=args.steps,
                 batch_size=args.batch_size, seed=args.seed, dataset=dataset,
-                timeout_s=args.timeout, jobs=args.jobs)
+                timeout_s=args.timeout, jobs=args.jobs, devices=args.devices)
     results_dir = Path(args.results)
+    written = FILE_NAME if args.devices == 1 else DEVICES_FILE
     try:
         doc, failed = run_parity(plan, results_dir)
     except KeyboardInterrupt:
-        print(f"interrupted: {results_dir / FILE_NAME} not written", file=sys.stderr)
+        print(f"interrupted: {results_dir / written} not written", file=sys.stderr)
         return EXIT_INTERRUPTED
     for p in doc["pairs"]:
         print(f"{p['impl']:>14} vs {p['baseline']} {p['layer_sizes']}: {p['verdict']}"
@@ -106,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
               f"  max|dw| {_fmt(p['max_abs_weight_diff'])}")
     for j in failed:
         print(f"{j.impl} {j.layer_sizes}: FAILED: {j.error}", file=sys.stderr)
-    print(f"wrote {results_dir / FILE_NAME} ({len(doc['pairs'])} pairs)")
+    print(f"wrote {results_dir / written} ({len(doc['pairs'])} pairs)")
     return 1 if failed else 0
 
 

@@ -29,6 +29,13 @@ else (flags, records, exit codes, --resume, --dry-run) is the same.
 the evaluated test split at its first N rows: workloads too long for a machine are
 capped rather than shrunk. Both are RunSpec fields (in the spec hash and the
 report's comparability key) and left out of the record while unset.
+
+`--devices N` trains each run data-parallel over N devices at the same global
+batch (--batch-size, which N must divide): jax and jax-padded over a
+jax.sharding.Mesh, keras-jax with keras.distribution.DataParallel
+(bench.registry.DATA_PARALLEL; the others refuse). On a CPU the devices are
+simulated (XLA_FLAGS=--xla_force_host_platform_device_count=N). A RunSpec
+field, left out of the spec while 1.
 """
 
 from __future__ import annotations
@@ -45,7 +52,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from bench import envinfo, paths
+from bench import envinfo, paths, registry
 from bench.data import names
 from bench.data.cache import DatasetRef, resolve
 from bench.data.dataset import Vocabulary
@@ -57,7 +64,7 @@ from bench.run.executors import Executor, LocalExecutor
 from bench.run.progress import SweepProgress
 from bench.run.runner import Options, Runner, SweepInterrupted
 from bench.run.summary import check_warnings, failures, format_table
-from bench.spec import BOUNDS, Bound, check_fits
+from bench.spec import BOUNDS, Bound, check_devices, check_fits
 from bench.store import RECORDS_FILE, check_results_dir, check_writable_dir
 
 log = logging.getLogger(__name__)
@@ -91,6 +98,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="evaluate on the first N rows of the (shuffled) test split (default: "
                         "all); recorded in the spec")
     p.add_argument("--batch-size", default="1000", help="batch size(s) (1000)")
+    p.add_argument("--devices", type=int, default=1, metavar="N",
+                   help="train each run data-parallel over N devices at the same global batch "
+                        "(1); on a CPU, N simulated devices (jax-backed implementations)")
     p.add_argument("--embedding-dim", default="32", help="embedding dimension(s) (32)")
     p.add_argument("--learning-rate", type=float, default=0.05, help="Adagrad rate (0.05)")
     p.add_argument("--seed", default="0", help="seed(s): 0, 0,1,2 or a range 0-4")
@@ -179,6 +189,9 @@ def build_runs(args: argparse.Namespace) -> list[sweep.Run]:
     dims = sweep.parse_field(args.embedding_dim, "embedding_dim")
     sweep.check_sweep_size(len(entries), len(stacks), len(seeds), args.repeats, len(batches),
                            len(dims))
+    check_devices(args.devices, batches)
+    for entry in entries:
+        registry.check_devices(entry, args.devices)
     runs = []
     for batch in batches:
         for dim in dims:
@@ -187,7 +200,7 @@ def build_runs(args: argparse.Namespace) -> list[sweep.Run]:
                 embedding_dim=dim, learning_rate=args.learning_rate,
                 validation_freq=args.validation_freq, jit=args.jit, device=args.device,
                 dataset=args.dataset, steps_per_epoch=args.steps_per_epoch,
-                eval_rows=args.eval_rows,
+                eval_rows=args.eval_rows, devices=args.devices,
             )
     return runs
 

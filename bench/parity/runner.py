@@ -13,6 +13,7 @@ is written atomically.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import tempfile
@@ -25,13 +26,16 @@ from typing import Any
 from bench.data.cache import DatasetRef
 from bench.parity.compare import EQUIVALENT, LOSS_RULE, WEIGHT_RULE, compare, load_result
 from bench.process import TIMED_OUT, WorkerProcess, interruptible, worker_env
-from bench.registry import entry_for
+from bench.registry import devices_env, entry_for
 from bench.report.shared_start import FILE_NAME
 from bench.spec import RunSpec, layers_for_depth
 from bench.store import atomic_write
 from bench.weights import init_weights, save_weights
 
 log = logging.getLogger("bench.parity")
+
+# Where `bench parity --devices N` writes its 1-vs-N comparison (same pair format).
+DEVICES_FILE = "devices_parity.json"
 
 # Why keras-tf is expected to part from the others (tests/impls/test_parity.py proves it).
 KNOWN_DIFFERENCES = {
@@ -52,6 +56,8 @@ class Plan:
         dataset: the dataset as the command resolved it; every worker's job carries it.
         timeout_s: wall-clock limit of one worker.
         jobs: workers at once.
+        devices: above 1, each implementation on `devices` devices is compared with itself
+            on one (1-vs-N parity, written to DEVICES_FILE) instead of with the reference.
     """
 
     names: tuple[str, ...]
@@ -62,6 +68,10 @@ class Plan:
     dataset: DatasetRef
     timeout_s: float
     jobs: int
+    devices: int = 1
+
+    def device_counts(self) -> tuple[int, ...]:
+        return (1,) if self.devices == 1 else (1, self.devices)
 
 
 @dataclass
@@ -72,6 +82,7 @@ class Job:
     layer_sizes: tuple[int, ...]
     out: Path
     error: str | None = None
+    devices: int = 1
 
 
 def run_parity(plan: Plan, results_dir: Path) -> tuple[dict[str, Any], list[Job]]:
@@ -88,7 +99,7 @@ def run_parity(plan: Plan, results_dir: Path) -> tuple[dict[str, Any], list[Job]
         jobs = _prepare(plan, Path(tmp))
         _run_workers(plan, jobs)
         doc = _document(plan, jobs)
-    with atomic_write(results_dir / FILE_NAME) as f:
+    with atomic_write(results_dir / (FILE_NAME if plan.devices == 1 else DEVICES_FILE)) as f:
         f.write(json.dumps(doc, indent=1, sort_keys=True) + "\n")
     return doc, [j for j in jobs if j.error]
 
@@ -101,10 +112,12 @@ def _prepare(plan: Plan, tmp: Path) -> list[Job]:
         weights = tmp / f"initial-depth{depth}.npz"
         vocab = plan.dataset.vocab
         save_weights(weights, init_weights(vocab, layers, RunSpec.embedding_dim, plan.seed))
-        for name in plan.names:
-            job = Job(name, layers, tmp / f"{name.replace(':', '.')}-depth{depth}.npz")
+        for name, devices in itertools.product(plan.names, plan.device_counts()):
+            job = Job(name, layers, tmp / f"{name.replace(':', '.')}-depth{depth}-x{devices}.npz",
+                      devices=devices)
             spec = RunSpec(impl=name, layer_sizes=layers, batch_size=plan.batch_size,
-                           seed=plan.seed, device="cpu", dataset=plan.dataset.name)
+                           seed=plan.seed, device="cpu", dataset=plan.dataset.name,
+                           devices=devices)
             job.out.with_suffix(".json").write_text(json.dumps({
                 "impl": name, "spec": spec.to_dict(), "steps": plan.steps,
                 "dataset": plan.dataset.to_dict(),
@@ -116,7 +129,8 @@ def _prepare(plan: Plan, tmp: Path) -> list[Job]:
 def _run_workers(plan: Plan, jobs: list[Job]) -> None:
     """Every job's worker, at most plan.jobs at once; on any exception, all are killed."""
     procs = [WorkerProcess("bench.parity.worker", [str(job.out.with_suffix(".json"))],
-                           worker_env(entry_for(job.impl).env),
+                           worker_env(entry_for(job.impl).env,
+                                      devices_env(entry_for(job.impl), "cpu", job.devices)),
                            job.out.with_suffix(".log")) for job in jobs]
     with ThreadPoolExecutor(max_workers=plan.jobs) as pool:
         try:
@@ -146,6 +160,8 @@ def _watch(job: Job, proc: WorkerProcess, timeout_s: float) -> None:
 
 def _document(plan: Plan, jobs: list[Job]) -> dict[str, Any]:
     """The JSON bench/report/shared_start.py reads (plus extra keys it ignores)."""
+    if plan.devices > 1:
+        return _devices_document(plan, jobs)
     reference, pairs = plan.names[0], []
     for depth in plan.depths:
         layers = layers_for_depth(depth)
@@ -165,6 +181,31 @@ def _document(plan: Plan, jobs: list[Job]) -> dict[str, Any]:
             if len(plan.depths) > 1:
                 pair["note"] = f"layers {list(layers)}; {pair['note']}".rstrip("; ")
             pairs.append({**pair, "layer_sizes": list(layers)})
+    return {**_header(plan), "pairs": pairs,
+            "failed": [f"{j.impl} {list(j.layer_sizes)}: {j.error}" for j in jobs if j.error]}
+
+
+def _devices_document(plan: Plan, jobs: list[Job]) -> dict[str, Any]:
+    """1-vs-N parity: each implementation on plan.devices devices against itself on one."""
+    pairs = []
+    for depth in plan.depths:
+        layers = layers_for_depth(depth)
+        for name in plan.names:
+            one, many = (next(j for j in jobs if (j.impl, j.layer_sizes, j.devices) ==
+                              (name, layers, n)) for n in (1, plan.devices))
+            if one.error or many.error:
+                continue
+            pair = compare(f"{name} x{plan.devices}", f"{name} x1", load_result(many.out),
+                           load_result(one.out))
+            if len(plan.depths) > 1:
+                pair["note"] = f"layers {list(layers)}; {pair['note']}".rstrip("; ")
+            pairs.append({**pair, "layer_sizes": list(layers), "devices": plan.devices})
+    return {**_header(plan), "devices": plan.devices, "pairs": pairs,
+            "failed": [f"{j.impl} x{j.devices} {list(j.layer_sizes)}: {j.error}"
+                       for j in jobs if j.error]}
+
+
+def _header(plan: Plan) -> dict[str, Any]:
     single = len(plan.depths) == 1
     return {
         "steps": plan.steps, "seed": plan.seed,
@@ -172,6 +213,4 @@ def _document(plan: Plan, jobs: list[Job]) -> dict[str, Any]:
         else [list(layers_for_depth(d)) for d in plan.depths],
         "batch_size": plan.batch_size, "dataset": plan.dataset.name,
         "loss_rule": LOSS_RULE, "weight_rule": WEIGHT_RULE,
-        "failed": [f"{j.impl} {list(j.layer_sizes)}: {j.error}" for j in jobs if j.error],
-        "pairs": pairs,
     }

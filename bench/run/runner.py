@@ -22,6 +22,7 @@ from typing import Any
 from bench.data.cache import DatasetRef
 from bench.process import interruptible, signals_deferred
 from bench.record import STATUS_FAILED, STATUS_INTERRUPTED, RunRecord, new_run_id, utc_now_iso
+from bench.registry import devices_env
 from bench.run.executors import Executor, Job, LocalExecutor
 from bench.run.launch import Settled, without_worker
 from bench.run.sweep import Run
@@ -139,7 +140,8 @@ class Runner:
             "retrieve_budget_s": self.opts.retrieve_budget_s,
             "save_embeddings": (str(self.opts.save_embeddings)
                                 if self.opts.save_embeddings is not None else None),
-            "env": {**run.entry.env, **self.opts.device_env},
+            "env": {**run.entry.env, **self.opts.device_env,
+                    **devices_env(run.entry, run.spec.device, run.spec.devices)},
             "timeout_s": self.opts.timeout_s,
         }
         return Job(run, skeleton, payload)

@@ -31,7 +31,7 @@ from bench.data.dataset import Dataset
 from bench.spec import RunSpec
 from bench.weights import Weights, check_weights, weight_shapes
 from impls import _packed, _shared
-from impls.jax_native import model
+from impls.jax_native import mesh, model
 
 
 def resolve_device(request: str) -> jax.Device:
@@ -82,15 +82,19 @@ class JaxRetrieval(RetrievalImpl):
         super().__init__(spec, data, weights)
         self._device = resolve_device(spec.device)
         self._shapes = weight_shapes(data.vocab, spec.layer_sizes, spec.embedding_dim)
-        self._put = partial(jax.device_put, device=self._device)
+        self._put: Any = partial(jax.device_put, device=self._device)
+        self._step_fn: Any = self.train_step
+        self._mesh = self._data_parallel(spec) if spec.devices > 1 else None
         host = _packed.run_arrays(data, spec.batch_size, self.layout)
         self._host_train = host.train
         self._arrays = host.map(self._put)
+        if self._mesh is not None:
+            self._arrays.train[:] = [mesh.put_batch(b, self._mesh) for b in host.train]
         self._lr = jnp.float32(spec.learning_rate)
         self._k = _shared.effective_k(spec.top_k, data)
         # One step function per batch: the jitted step until compile_ahead swaps in
         # the ahead-of-time compiled executables (the same XLA program).
-        self._step_fns: list[Any] = [self.train_step] * len(self._arrays.train)
+        self._step_fns: list[Any] = [self._step_fn] * len(self._arrays.train)
         self.import_weights(weights)
         self.refresh_candidates()
 
@@ -101,9 +105,29 @@ class JaxRetrieval(RetrievalImpl):
         for i, batch in enumerate(self._arrays.train[:steps]):
             sig = _signature(batch)
             if sig not in compiled:
-                compiled[sig] = self._compile(self.train_step, batch)
+                compiled[sig] = self._compile(self._step_fn, batch)
             self._step_fns[i] = compiled[sig]
         return AOT_METHOD
+
+    def _data_parallel(self, spec: RunSpec) -> Any:
+        """The mesh of a run over spec.devices (impls/jax_native/mesh.py); rows layout, and
+        everything but the training batches replicated over it."""
+        if type(self) not in _DATA_PARALLEL:
+            raise ValueError(f"{type(self).__name__}: no data-parallel path (--devices "
+                             f"{spec.devices}); {', '.join(c.__name__ for c in _DATA_PARALLEL)} "
+                             "have one")
+        dp_mesh = mesh.make_mesh(spec.devices, self._device)
+        self.layout = "rows"  # type: ignore[misc]  # "packed" does not shard by rows
+        rep = mesh.replicated(dp_mesh)
+        self._put = partial(jax.device_put, device=rep)
+        self._step_fn = jax.jit(model.train_step, donate_argnums=(0, 1),
+                                out_shardings=(rep, rep, rep))
+        return dp_mesh
+
+    def resolved_options(self) -> dict[str, Any]:
+        if self._mesh is None:
+            return {}
+        return {"data_parallel": mesh.info(self._mesh, self.spec.batch_size, self.layout)}
 
     def _compile(self, fn: Any, batches: Any) -> Any:
         return fn.lower(self._params, self._acc, batches, self._lr).compile()
@@ -249,3 +273,7 @@ class JaxDedupRetrieval(JaxRetrieval):
     """
 
     layout: ClassVar[str] = "distinct"
+
+
+# The variants with a data-parallel path (--devices > 1): the jitted step on rows batches.
+_DATA_PARALLEL = (JaxRetrieval, JaxPaddedRetrieval)

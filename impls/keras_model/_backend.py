@@ -39,12 +39,24 @@ class Backend:
     name = "base"
     packages: tuple[str, ...] = ("keras", "keras_rs")
 
-    def __init__(self, device: str) -> None:
+    def __init__(self, device: str, devices: int = 1) -> None:
         _shared.check_device_request(device)
         self.gpu = self._has_gpu()
         if device == "gpu" and not self.gpu:
             raise _shared.no_gpu_error(f"keras ({keras.backend.backend()} backend)")
         self.device = "gpu:0" if self.gpu and device != "cpu" else "cpu:0"
+        self.devices = devices
+        if devices > 1:
+            self._data_parallel(devices)
+
+    def _data_parallel(self, devices: int) -> None:
+        """Set up one run over `devices` devices; refused where Keras has no mechanism."""
+        raise ValueError(f"--devices {devices}: no data-parallel path for Keras on the "
+                         f"{self.name} backend here")
+
+    def data_parallel_info(self, global_batch: int) -> dict[str, Any]:
+        """The record's description of a data-parallel run (resolved_options); {} on one."""
+        return {}
 
     def scope(self) -> contextlib.AbstractContextManager[Any]:
         """Context that places tensors and computation on the chosen device."""
@@ -81,6 +93,56 @@ class Backend:
 class _Jax(Backend):
     name = "jax"
     packages = ("keras", "keras_rs", "jax", "jaxlib")
+    distribution: Any = None  # keras.distribution.DataParallel of a run over several devices
+
+    def _data_parallel(self, devices: int) -> None:
+        """keras.distribution.DataParallel over the first `devices` devices of the platform."""
+        found = keras.distribution.list_devices("gpu" if self.device.startswith("gpu")
+                                                else "cpu")
+        if len(found) < devices:
+            raise ValueError(f"--devices {devices}: Keras sees {len(found)} device(s); on a CPU "
+                             f"set XLA_FLAGS=--xla_force_host_platform_device_count={devices}")
+        self.distribution = keras.distribution.DataParallel(devices=found[:devices])
+
+    def scope(self) -> contextlib.AbstractContextManager[Any]:
+        if self.distribution is not None:  # variables replicated, not pinned to one device
+            return self.distribution.scope()  # type: ignore[no-any-return]
+        return super().scope()
+
+    def fit_input(self, arrays: Mapping[str, np.ndarray], batch_size: int) -> Any:
+        """The batches, each built already sharded over the distribution's batch axis.
+
+        Keras distributes every batch it is fed each step; one already placed as its
+        layout asks is kept as it is (device_put is a no-op), where a single-device
+        array would be resharded every step (measured 9x slower on CPU).
+        """
+        if self.distribution is None:
+            return super().fit_input(arrays, batch_size)
+        import jax
+
+        made = []
+        for start in range(0, len(arrays["label"]), batch_size):
+            batch = {k: v[start : start + batch_size] for k, v in arrays.items()}
+            rows = len(batch["label"])
+            if rows % self.devices:
+                raise ValueError(f"--devices {self.devices}: a batch of {rows} rows (the last of "
+                                 f"{len(arrays['label'])}) does not split over the devices")
+            t = {k: jax.device_put(v, self.distribution.get_data_layout(v.shape).backend_layout)
+                 for k, v in batch.items()}
+            made.append((t, t.pop("label")))
+        return _Batches(made)
+
+    def data_parallel_info(self, global_batch: int) -> dict[str, Any]:
+        if self.distribution is None:
+            return {}
+        devices = list(self.distribution.device_mesh.devices.flat)
+        return {"devices": self.devices, "global_batch": global_batch,
+                "per_device_batch": global_batch // self.devices,
+                "mechanism": "keras.distribution.DataParallel",
+                "collective": "all-reduce of gradients, inserted by XLA's SPMD partitioner "
+                              "(jax.jit over the distribution's mesh)",
+                "device_list": [str(d) for d in devices],
+                "simulated": not self.device.startswith("gpu")}
 
     def _has_gpu(self) -> bool:
         import jax
@@ -105,6 +167,10 @@ class _Jax(Backend):
 class _Torch(Backend):
     name = "torch"
     packages = ("keras", "keras_rs", "torch")
+
+    def _data_parallel(self, devices: int) -> None:
+        raise ValueError(f"--devices {devices}: Keras offers no distribution on the torch "
+                         "backend (keras/src/backend/torch has no distribution_lib)")
 
     def _has_gpu(self) -> bool:
         import torch
@@ -172,13 +238,13 @@ class _TensorFlow(Backend):
 
 
 
-def for_current_backend(device: str) -> Backend:
+def for_current_backend(device: str, devices: int = 1) -> Backend:
     """The quirks class of the Keras backend this process runs (KERAS_BACKEND)."""
     classes = {"jax": _Jax, "torch": _Torch, "tensorflow": _TensorFlow}
     backend = keras.backend.backend()
     if backend not in classes:
         raise RuntimeError(f"unsupported Keras backend {backend!r}; use jax, tensorflow or torch")
-    return classes[backend](device)
+    return classes[backend](device, devices)
 
 
 def iterate(fit_input: Any) -> Iterator[Batch]:

@@ -39,7 +39,7 @@ class KerasRetrieval(RetrievalImpl):
         super().__init__(spec, data, weights)
         if spec.jit not in _JIT_COMPILE:
             raise ValueError(f"jit must be auto, on or off, got {spec.jit!r}")
-        self._backend = _backend.for_current_backend(spec.device)
+        self._backend = _backend.for_current_backend(spec.device, spec.devices)
         self._shapes = weight_shapes(data.vocab, spec.layer_sizes, spec.embedding_dim)
         self._steps = data.train.num_batches(spec.batch_size)
         with self._backend.scope():
@@ -166,4 +166,7 @@ class KerasRetrieval(RetrievalImpl):
                 "torch": "torch.compile"}[self._backend.name]
         if not jit:
             step = "tf.function graph" if self._backend.name == "tensorflow" else "eager"
-        return {"keras_backend": self._backend.name, "jit_compile": jit, "train_step": step}
+        out: dict[str, Any] = {"keras_backend": self._backend.name, "jit_compile": jit,
+                               "train_step": step}
+        data_parallel = self._backend.data_parallel_info(self.spec.batch_size)
+        return {**out, "data_parallel": data_parallel} if data_parallel else out

@@ -112,6 +112,11 @@ NUMBERS: dict[str, list[tuple[str, ...]]] = {
         ("--runs-per-node", "0", "--runs-per-node must be >= 1"),
         ("--runs-per-node", "5000", "--runs-per-node must be <="),
         ("--runs-per-node", "x", "invalid int value"),
+        ("--devices", "0", "--devices must be >= 1"), ("--devices", "5000", "--devices must be <="),
+        ("--devices", "x", "invalid int value"), ("--devices", "3", "does not split evenly"),
+        ("--devices", "2", "no data-parallel path"),
+        ("--impl", "keras-torch", "--devices", "2", "Keras offers no distribution on the torch"),
+        ("--impl", "jax-scan", "--devices", "2", "jax-scan: no data-parallel path"),
     ],
     "parity": [
         ("--seed", "-5", "--seed must be >= 0"), ("--seed", "4294967296", "--seed"),
@@ -121,6 +126,9 @@ NUMBERS: dict[str, list[tuple[str, ...]]] = {
         ("--batch-size", "0", "--batch-size"), ("--depth", "45", "need about"),
         ("--depth", "20000", "--depth"), ("--depth", "0-1000000000000", "values"),
         ("--steps", "x", "invalid int value"),
+        ("--devices", "0", "--devices must be >= 1"), ("--devices", "3", "does not split evenly"),
+        ("--devices", "2", "no data-parallel path"),
+        ("--impl", "keras-torch", "--devices", "2", "Keras offers no distribution on the torch"),
     ],
     "retrieval": [
         ("--seed", "-1", "--seed must be >= 0"), ("--timeout", "nan", "--timeout"),
