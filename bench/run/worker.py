@@ -4,7 +4,8 @@ The parent (bench/run/runner.py) writes a job file and starts this module with t
 implementation's environment (KERAS_BACKEND, device variables). Here, and only
 here, frameworks get imported. The worker loads the dataset, builds the
 initial weights from the spec's seed, builds the implementation, times every
-phase (bench/run/phases.py), appends its record to the results store and exits 0
+phase (bench/run/phases.py), appends its record to the store the launch gave it (a
+private folder, bench/run/launch.py: the runner alone writes records.jsonl) and exits 0
 (ok) or 1 (failed, with the traceback in the record). Progress goes to the
 parent as JSON-line events on the launcher's pipe (bench/process.py), never on
 stdout, which frameworks write to freely.
