@@ -170,6 +170,9 @@ DATA_PARALLEL: dict[str, str] = {
     "jax": "jax.jit over a jax.sharding.Mesh (batch sharded, params replicated)",
     "jax-padded": "jax.jit over a jax.sharding.Mesh (batch sharded, params replicated)",
     "keras-jax": "keras.distribution.DataParallel",
+    "torch": "torch DistributedDataParallel, one process per device (gloo on CPU, NCCL on GPUs)",
+    "torch-dedup": "torch DistributedDataParallel, one process per device (gloo on CPU, NCCL "
+                   "on GPUs)",
 }
 # Why the others refuse, where the reason is the framework's.
 NO_DATA_PARALLEL: dict[str, str] = {

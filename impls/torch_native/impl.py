@@ -20,10 +20,15 @@ Optimiser: torch.optim.Adagrad. Its update is  p -= lr * g / (sqrt(acc) + eps)
 eps=0 and start the accumulator at 0.1 + 1e-7, which is the Keras update
 exactly in real arithmetic (sqrt(acc + eps) with eps folded into acc); in
 float32 the two differ only by the rounding of that addition (~1 ulp of acc).
+
+`--devices N` (N > 1): DistributedDataParallel, rank 0 this object, ranks
+1..N-1 helper processes (impls/torch_native/ddp.py); eager `torch` and
+`torch-dedup` only.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import Any, ClassVar, Literal
 
@@ -35,10 +40,33 @@ from bench.data.dataset import Dataset
 from bench.spec import RunSpec
 from bench.weights import Weights, check_weights, weight_shapes
 from impls import _packed, _shared
+from impls.torch_native import ddp
 from impls.torch_native.model import Batch, RetrievalModel
 
 # See the module docstring: Keras's eps, moved inside the accumulator.
 _TORCH_INITIAL_ACCUMULATOR = _shared.ADAGRAD_INITIAL_ACCUMULATOR + _shared.ADAGRAD_EPSILON
+
+
+def to_tensor(a: np.ndarray, device: torch.device) -> torch.Tensor:
+    """Host array -> tensor on `device`; int ids become int64 (nn.Embedding's index type)."""
+    t = torch.from_numpy(np.ascontiguousarray(a))
+    return t.to(device, dtype=torch.int64 if a.dtype.kind in "iu" else torch.float32)
+
+
+def adagrad(model: torch.nn.Module, lr: float, options: Mapping[str, Any]) -> torch.optim.Adagrad:
+    """Keras's Adagrad in torch (see the module docstring), with the variant's `options`."""
+    return torch.optim.Adagrad(
+        model.parameters(), lr=lr, initial_accumulator_value=_TORCH_INITIAL_ACCUMULATOR,
+        eps=0.0, **options,
+    )
+
+
+def reset_adagrad(opt: torch.optim.Optimizer) -> None:
+    """Adagrad's state back to its start, in place (a new optimizer object would make
+    torch.compile recompile)."""
+    for state in opt.state.values():
+        state["sum"].fill_(_TORCH_INITIAL_ACCUMULATOR)
+        state["step"].zero_()
 
 
 def resolve_device(request: str) -> torch.device:
@@ -60,6 +88,7 @@ class TorchRetrieval(RetrievalImpl):
     )
     layout: ClassVar[str] = "packed"  # of the training batches (impls/_packed.py)
     bags: ClassVar[bool] = True  # packed batches as F.embedding_bag takes them (no padding)
+    data_parallel: ClassVar[bool] = True  # takes --devices N > 1 (impls/torch_native/ddp.py)
 
     def __init__(self, spec: RunSpec, data: Dataset, weights: Weights) -> None:
         super().__init__(spec, data, weights)
@@ -68,12 +97,12 @@ class TorchRetrieval(RetrievalImpl):
         self._model = RetrievalModel(data.vocab, spec.layer_sizes, spec.embedding_dim)
         self._model.to(self._device)
         self._params = self._model.neutral_parameters()
-        self._opt = torch.optim.Adagrad(
-            self._model.parameters(), lr=spec.learning_rate,
-            initial_accumulator_value=_TORCH_INITIAL_ACCUMULATOR, eps=0.0,
-            **self._optimizer_options(),
-        )
+        self._opt = adagrad(self._model, spec.learning_rate, self._optimizer_options())
         host = _packed.run_arrays(data, spec.batch_size, self.layout, self.bags)
+        self._parallel: ddp.DataParallel | None = None
+        devices = getattr(spec, "devices", 1)
+        if devices > 1:
+            host = self._start_parallel(host, devices)
         self._arrays = host.map(self._tensors)
         self._k = _shared.effective_k(spec.top_k, data)
         self._step = self._make_step()
@@ -89,10 +118,42 @@ class TorchRetrieval(RetrievalImpl):
         """
         return {"fused": True}
 
+    def _start_parallel(self, host: _packed.RunArrays[Any], devices: int) -> _packed.RunArrays[Any]:
+        """Start DDP over `devices` ranks; `host` with rank 0's slices as its training batches."""
+        if not self.data_parallel:
+            raise ValueError(f"{self.spec.impl}: --devices above 1 is not supported")
+        full = _shared.host_batches(self.data.train, self.spec.batch_size)
+        slices, weights = ddp.split_batches(full, devices)
+        ranks = [_packed.train_batches(s, self.data.vocab, self.layout, self.bags) for s in slices]
+        setups = [
+            ddp.RankSetup(
+                rank=r, world=devices, port=0, device=self._device.type, vocab=self.data.vocab,
+                layer_sizes=self.spec.layer_sizes, embedding_dim=self.spec.embedding_dim,
+                learning_rate=self.spec.learning_rate,
+                optimizer_options=self._optimizer_options(), batches=ranks[r],
+                weights=weights[:, r].tolist(),
+            )
+            for r in range(1, devices)
+        ]
+        self._parallel = ddp.DataParallel(
+            self._model, self._opt, setups, [self._tensors(b) for b in ranks[0]],
+            weights[:, 0].tolist(),
+        )
+        return dataclasses.replace(host, train=ranks[0])
+
+    def close_parallel(self) -> None:
+        """Stop the helper ranks (--devices N > 1); a no-op on one device."""
+        if self._parallel is not None:
+            self._parallel.close()
+            self._parallel = None
+
+    def resolved_options(self) -> dict[str, Any]:
+        if self._parallel is None:
+            return {}
+        return {"data_parallel": self._parallel.info(self.spec.batch_size, self.layout)}
+
     def _tensor(self, a: np.ndarray) -> torch.Tensor:
-        """Host array -> tensor on the device; int ids become int64 (nn.Embedding's index type)."""
-        t = torch.from_numpy(np.ascontiguousarray(a))
-        return t.to(self._device, dtype=torch.int64 if a.dtype.kind in "iu" else torch.float32)
+        return to_tensor(a, self._device)
 
     def _tensors(self, arrays: Mapping[str, np.ndarray]) -> dict[str, torch.Tensor]:
         """A dict of host arrays as device tensors."""
@@ -114,8 +175,11 @@ class TorchRetrieval(RetrievalImpl):
         steps = _shared.steps_to_run(self.spec, self.data, max_steps)
         self._model.train()
         self.loop_hooks.begin()
-        losses = [self._step(batch) for batch in self._arrays.train[:steps]]
-        out = torch.stack(losses).cpu().numpy().astype(np.float64) if losses else np.zeros(0)
+        if self._parallel is not None:
+            out = self._parallel.train(steps).cpu().numpy().astype(np.float64)
+        else:
+            losses = [self._step(batch) for batch in self._arrays.train[:steps]]
+            out = torch.stack(losses).cpu().numpy().astype(np.float64) if losses else np.zeros(0)
         self.loop_hooks.end()
         return out
 
@@ -170,10 +234,9 @@ class TorchRetrieval(RetrievalImpl):
         for name, (p, transposed) in self._params.items():
             w = torch.from_numpy(np.array(weights[name], dtype=np.float32))
             p.copy_(w.T if transposed else w)
-        # Reset Adagrad in place (a new optimizer object would make torch.compile recompile).
-        for state in self._opt.state.values():
-            state["sum"].fill_(_TORCH_INITIAL_ACCUMULATOR)
-            state["step"].zero_()
+        reset_adagrad(self._opt)
+        if self._parallel is not None:
+            self._parallel.share_weights(reset_adagrad)
 
     def versions(self) -> dict[str, str]:
         return {"torch": torch.__version__}
@@ -199,6 +262,7 @@ class TorchCompiledRetrieval(TorchRetrieval):
     """
 
     layout: ClassVar[str] = "rows"  # static shapes for the compiled step
+    data_parallel: ClassVar[bool] = False  # DDP under torch.compile: not built
 
     def _make_step(self) -> Any:
         return torch.compile(self._train_step, dynamic=False)

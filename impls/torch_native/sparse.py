@@ -67,6 +67,8 @@ class TorchSparseRetrieval(impl.TorchRetrieval):
     Otherwise `TorchRetrieval`: same packed batches, towers, loss and Adagrad.
     """
 
+    data_parallel = False  # DDP with sparse gradients: not built (`torch` has --devices)
+
     def _make_step(self) -> Any:
         """The sparse step, with its optimizers: the tables' Adagrad apart from the dense one's.
 
