@@ -8,8 +8,10 @@ process (die_with_parent) and fails when rank 0 stops answering.
 
 from __future__ import annotations
 
+import faulthandler
 import os
 import pickle
+import signal
 import sys
 
 import torch
@@ -22,6 +24,7 @@ from impls.torch_native.model import RetrievalModel
 
 def main() -> int:
     die_with_parent()
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # `kill -USR1`: its stacks, on stderr
     setup: ddp.RankSetup = pickle.load(sys.stdin.buffer)
     device = ddp.rank_device(torch.device(setup.device), setup.rank)
     model = RetrievalModel(setup.vocab, setup.layer_sizes, setup.embedding_dim).to(device)

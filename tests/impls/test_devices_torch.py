@@ -12,7 +12,9 @@ no framework.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import faulthandler
 import json
 import os
 import signal
@@ -92,9 +94,45 @@ def _gone(pids: list[int], timeout_s: float = 10.0) -> bool:
     return not any(_alive(p) for p in pids)
 
 
+def _descendants(pid: int) -> list[int]:
+    """`pid`'s living descendants, from /proc (children before grandchildren)."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            continue
+        parents[int(stat.parent.name)] = int(fields[1])
+    found, frontier = [], [pid]
+    while frontier:
+        frontier = [c for c, p in parents.items() if p in frontier]
+        found += frontier
+    return found
+
+
+def _communicate_or_dump(proc: subprocess.Popen[str], timeout_s: float) -> str:
+    """The child's output; if it hangs, fail with every process's Python stacks (SIGUSR1)."""
+    try:
+        return proc.communicate(timeout=timeout_s)[0]
+    except subprocess.TimeoutExpired:
+        tree = [proc.pid, *_descendants(proc.pid)]
+        states = {p: Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()[0]
+                  for p in tree if _alive(p)}
+        for pid in tree:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGUSR1)
+        time.sleep(3)
+        for pid in tree:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        output = proc.communicate(timeout=30)[0]
+        pytest.fail(f"hung after {timeout_s} s; processes (pid: state) {states}; "
+                    f"output and stacks:\n{output[-12000:]}")
+
+
 def test_two_gloo_ranks_match_one_device(tmp_path: Path) -> None:
     proc = _start("parity", tmp_path)
-    output, _ = proc.communicate(timeout=120)
+    output = _communicate_or_dump(proc, 120)
     assert proc.returncode == 0, output[-4000:]
     one_losses, one_weights = load_result(tmp_path / "x1.npz")
     losses, weights = load_result(tmp_path / "x2.npz")
@@ -120,4 +158,5 @@ def test_ranks_die_with_the_worker(tmp_path: Path) -> None:
 
 
 if __name__ == "__main__":
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # stacks if the test sees a hang
     _child(sys.argv[1], Path(sys.argv[2]))
