@@ -170,6 +170,8 @@ DATA_PARALLEL: dict[str, str] = {
     "jax": "jax.jit over a jax.sharding.Mesh (batch sharded, params replicated)",
     "jax-padded": "jax.jit over a jax.sharding.Mesh (batch sharded, params replicated)",
     "keras-jax": "keras.distribution.DataParallel",
+    "keras-tf": "tf.distribute.MirroredStrategy (model built in its scope; logical CPU devices "
+                "on a CPU, set up by the worker)",
     "torch": "torch DistributedDataParallel, one process per device (gloo on CPU, NCCL on GPUs)",
     "torch-dedup": "torch DistributedDataParallel, one process per device (gloo on CPU, NCCL "
                    "on GPUs)",
@@ -191,7 +193,11 @@ def check_devices(entry: ImplEntry, devices: int) -> None:
 
 
 def devices_env(entry: ImplEntry, device: str, devices: int) -> dict[str, str]:
-    """Worker variables for a run over `devices`: simulated XLA host devices for jax on a CPU."""
+    """Worker variables for a run over `devices`: simulated XLA host devices for jax on a CPU.
+
+    None for keras-tf: its logical CPU devices are made by its backend in the worker
+    (impls/keras_model/_backend.py), before TensorFlow initialises.
+    """
     if devices > 1 and device == "cpu" and entry.framework == "jax":
         flag = f"--xla_force_host_platform_device_count={devices}"
         return {"XLA_FLAGS": " ".join(filter(None, (os.environ.get("XLA_FLAGS"), flag)))}

@@ -200,6 +200,46 @@ class _Torch(Backend):
 class _TensorFlow(Backend):
     name = "tensorflow"
     packages = ("keras", "keras_rs", "tensorflow")
+    strategy: Any = None  # tf.distribute.MirroredStrategy of a run over several devices
+
+    def _data_parallel(self, devices: int) -> None:
+        """tf.distribute.MirroredStrategy over `devices` GPUs, or logical CPUs on a CPU.
+
+        What Keras 3 supports on TensorFlow (keras.io's "distributed training with
+        TensorFlow" guide): the model built and compiled in the strategy's scope, so
+        Keras's TF trainer runs each step through `strategy.run` and distributes the
+        tf.data input. keras.distribution is a prototype on TF (its distribution_lib
+        says DO NOT USE) and changes nothing there.
+        """
+        import tensorflow as tf
+
+        kind = "GPU" if self.device.startswith("gpu") else "CPU"
+        if kind == "CPU":
+            _split_cpu(devices)
+        found = tf.config.list_logical_devices(kind)
+        if len(found) < devices:
+            raise ValueError(f"--devices {devices}: TensorFlow sees {len(found)} {kind} device(s)")
+        self.strategy = tf.distribute.MirroredStrategy([d.name for d in found[:devices]])
+
+    def scope(self) -> contextlib.AbstractContextManager[Any]:
+        if self.strategy is not None:  # variables mirrored on every device
+            return self.strategy.scope()  # type: ignore[no-any-return]
+        return super().scope()
+
+    def data_parallel_info(self, global_batch: int) -> dict[str, Any]:
+        if self.strategy is None:
+            return {}
+        # TF's choice for MirroredStrategy's float reductions (CollectiveAllReduce by
+        # default); read from the strategy, which has no public accessor for it.
+        ops = getattr(self.strategy.extended, "_cross_device_ops", None)
+        return {"devices": self.devices, "global_batch": global_batch,
+                "per_device_batch": global_batch // self.devices,
+                "mechanism": "tf.distribute.MirroredStrategy",
+                "collective": f"all-reduce of gradients by tf.distribute "
+                              f"{type(ops).__name__ if ops else 'cross-device ops'}, "
+                              "Keras's TF trainer under strategy.run",
+                "device_list": list(self.strategy.extended.worker_devices),
+                "simulated": not self.device.startswith("gpu")}
 
     def _has_gpu(self) -> bool:
         import tensorflow as tf
@@ -236,6 +276,20 @@ class _TensorFlow(Backend):
             return f"gpu:0 ({details.get('device_name', 'GPU')})"
         return "cpu"
 
+
+def _split_cpu(devices: int) -> None:
+    """Make the physical CPU `devices` logical TF devices (only before TF initialises)."""
+    import tensorflow as tf
+
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    if len(tf.config.get_logical_device_configuration(cpu) or ()) == devices:
+        return
+    try:
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration()] * devices)
+    except RuntimeError as e:  # TF initialised: its devices are fixed for the process
+        raise ValueError(f"--devices {devices}: TensorFlow's CPU devices are already fixed "
+                         f"in this process ({e})") from None
 
 
 def for_current_backend(device: str, devices: int = 1) -> Backend:

@@ -75,6 +75,13 @@ class StepLosses(keras.metrics.Metric):
 
     `result()` is the last step's loss. Slots are written with `where` so the
     stored values are the losses bit for bit.
+
+    Under a tf.distribute strategy (keras-tf over several devices) metric
+    variables are per replica and aggregated when read outside the step: the
+    values sum the replicas' losses, each already scaled by 1/replicas by Keras,
+    so a slot holds the objective Keras differentiates (the batch mean when the
+    batch splits evenly); the count is every replica's own, read from the first
+    (a sum would count each step once per replica). One device: no aggregation.
     """
 
     def __init__(self, capacity: int, name: str = "step_loss", **kwargs: Any) -> None:
@@ -83,7 +90,8 @@ class StepLosses(keras.metrics.Metric):
         self.values = self.add_variable(shape=(capacity,), initializer="zeros", name="values")
         # float32, not int: the torch backend tracks variables as nn.Parameters,
         # which must be floating point (exact as a counter up to 2**24 steps).
-        self.count = self.add_variable(shape=(), initializer="zeros", name="count")
+        self.count = self.add_variable(shape=(), initializer="zeros", name="count",
+                                       aggregation="only_first_replica")
 
     def update_state(self, loss: Any) -> None:
         values, count = self.values.value, self.count.value
