@@ -209,7 +209,11 @@ class _TensorFlow(Backend):
         TensorFlow" guide): the model built and compiled in the strategy's scope, so
         Keras's TF trainer runs each step through `strategy.run` and distributes the
         tf.data input. keras.distribution is a prototype on TF (its distribution_lib
-        says DO NOT USE) and changes nothing there.
+        says DO NOT USE) and changes nothing there. Left as Keras does it: a short
+        batch that does not split evenly (tf.distribute gives 11 rows as 6 + 5)
+        is weighted wrong, each replica's mean scaled by 1/replicas
+        (keras/src/losses/loss.py, scale_loss_for_distribution); `bench parity
+        --devices N` reports it.
         """
         import tensorflow as tf
 
