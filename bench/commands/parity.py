@@ -8,7 +8,10 @@ here); bench/parity/runner.py draws one set of initial weights (--seed), runs
 each implementation, the reference included, in its own worker process from
 them for the first --steps batches of data.train, compares each with the
 reference and writes `<results>/shared_start_parity.json`
-(bench/report/shared_start.py's format). A worker that crashes, is killed
+(bench/report/shared_start.py's format). With `--devices 2,4` each
+implementation instead runs on one device and on each count, each count is
+compared with one device, and every count goes to the one
+`<results>/devices_parity.json` (bench/report/devices.py). A worker that crashes, is killed
 or overruns --timeout is listed under "failed" and the others go on.
 Exit 0 when every run finished (whatever the verdicts), 1 when a worker
 failed, 2 on bad input, 130 when interrupted (Ctrl-C or SIGTERM: every
@@ -53,9 +56,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--cache-dir", default=None)
     p.add_argument("--timeout", type=float, default=300.0, help="seconds per worker")
     p.add_argument("--jobs", type=int, default=2, help="workers at once")
-    p.add_argument("--devices", type=int, default=1, metavar="N",
-                   help="above 1: each implementation on N (simulated on a CPU) devices against "
-                        f"itself on one, written to {DEVICES_FILE} (--reference unused)")
+    p.add_argument("--devices", default="1", metavar="N[,N...]",
+                   help="counts above 1, e.g. 2 or 2,4: each implementation on N (simulated on a "
+                        "CPU) devices against itself on one, every N in the one "
+                        f"{DEVICES_FILE} (--reference unused)")
     p.set_defaults(func=run)
     return p
 
@@ -65,7 +69,18 @@ _JOBS = Bound("--jobs", 1, 1_000)
 _TIMEOUT = Bound("--timeout", 0, 30 * 86400, "30 days", open_low=True)
 
 
-def _check_args(args: argparse.Namespace) -> tuple[list[str], list[int]]:
+def _device_counts(text: str, batch_size: int) -> tuple[int, ...]:
+    """--devices: (1,), or the distinct counts above 1 (ascending), each splitting the batch."""
+    counts = tuple(sorted(set(parse_field(text, "devices"))))
+    if len(counts) > 1 and counts[0] == 1:
+        raise UsageError(f"--devices {text}: list only counts above 1 (every count is "
+                         "compared with the one-device run, which always runs)")
+    for n in counts:
+        check_devices(n, [batch_size])
+    return counts
+
+
+def _check_args(args: argparse.Namespace) -> tuple[list[str], list[int], tuple[int, ...]]:
     for bound, value in ((_STEPS, args.steps), (BOUNDS["batch_size"], args.batch_size),
                          (_JOBS, args.jobs), (_TIMEOUT, args.timeout),
                          (BOUNDS["seed"], args.seed)):
@@ -78,18 +93,18 @@ def _check_args(args: argparse.Namespace) -> tuple[list[str], list[int]]:
     if len(reference) != 1:
         raise UsageError(f"--reference: one implementation, got {args.reference!r}")
     ref = reference[0].name
-    check_devices(args.devices, [args.batch_size])
+    counts = _device_counts(args.devices, args.batch_size)
     for entry in entries:
-        registry.check_devices(entry, args.devices)
-    check_results_dir(Path(args.results), files=(FILE_NAME if args.devices == 1 else DEVICES_FILE,))
-    if args.devices > 1:
-        return names, depths
-    return [ref] + [n for n in names if n != ref], depths
+        registry.check_devices(entry, counts[-1])
+    check_results_dir(Path(args.results), files=(FILE_NAME if counts == (1,) else DEVICES_FILE,))
+    if counts != (1,):
+        return names, depths, counts
+    return [ref] + [n for n in names if n != ref], depths, counts
 
 
 def run(args: argparse.Namespace) -> int:
     """Check the flags and the dataset, run bench/parity/runner.py, print the verdicts."""
-    names, depths = _check_args(args)
+    names, depths, counts = _check_args(args)
     try:  # verified once here (numpy only); the workers trust it
         dataset = resolve(args.dataset, Path(args.cache_dir) if args.cache_dir else None,
                           build=False)
@@ -102,16 +117,17 @@ def run(args: argparse.Namespace) -> int:
                            batch_size=args.batch_size), dataset.vocab)
     plan = Plan(names=tuple(names), depths=tuple(depths), steps=args.steps,
                 batch_size=args.batch_size, seed=args.seed, dataset=dataset,
-                timeout_s=args.timeout, jobs=args.jobs, devices=args.devices)
+                timeout_s=args.timeout, jobs=args.jobs, devices=counts)
     results_dir = Path(args.results)
-    written = FILE_NAME if args.devices == 1 else DEVICES_FILE
+    written = plan.file_name()
     try:
         doc, failed = run_parity(plan, results_dir)
     except KeyboardInterrupt:
         print(f"interrupted: {results_dir / written} not written", file=sys.stderr)
         return EXIT_INTERRUPTED
     for p in doc["pairs"]:
-        print(f"{p['impl']:>14} vs {p['baseline']} {p['layer_sizes']}: {p['verdict']}"
+        expected = " (expected)" if p["expected"] else ""
+        print(f"{p['impl']:>14} vs {p['baseline']} {p['layer_sizes']}: {p['verdict']}{expected}"
               f"  max|dloss| {_fmt(p['max_abs_loss_diff'])}"
               f"  max|dw| {_fmt(p['max_abs_weight_diff'])}")
     for j in failed:

@@ -8,7 +8,10 @@ through the launcher (bench/process.py, the registry's env), at most
 from those weights and writes its per-step losses and final weights.
 bench/parity/compare.py judges each against the reference, and
 `<results>/shared_start_parity.json` (bench/report/shared_start.py's format)
-is written atomically.
+is written atomically. With device counts (`bench parity --devices 2,4`) each
+implementation runs once on one device and once on each count, and each count
+is compared with the one-device run instead: one `<results>/devices_parity.json`
+for every count (the same pair format, bench/report/devices.py).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from bench.data.cache import DatasetRef
 from bench.parity.compare import EQUIVALENT, LOSS_RULE, WEIGHT_RULE, compare, load_result
 from bench.process import TIMED_OUT, WorkerProcess, interruptible, worker_env
 from bench.registry import devices_env, entry_for
+from bench.report.devices import DEVICES_FILE
 from bench.report.shared_start import FILE_NAME
 from bench.spec import RunSpec, layers_for_depth
 from bench.store import atomic_write
@@ -34,12 +38,14 @@ from bench.weights import init_weights, save_weights
 
 log = logging.getLogger("bench.parity")
 
-# Where `bench parity --devices N` writes its 1-vs-N comparison (same pair format).
-DEVICES_FILE = "devices_parity.json"
-
-# Why keras-tf is expected to part from the others (tests/impls/test_parity.py proves it).
-KNOWN_DIFFERENCES = {
-    "keras-tf": "expected: Keras Adagrad on TF IndexedSlices accumulates squared gradients "
+# Differences with a known cause, by (comparison, implementation): REFERENCE compares an
+# implementation with the reference, DEVICES one on N devices with itself on one. A
+# `different` verdict there carries the cause as the pair's `expected` (shown in the report,
+# and `bench report --check` lets it pass); any other `different` fails the check.
+REFERENCE, DEVICES = "reference", "devices"
+KNOWN_DIFFERENCES: dict[tuple[str, str], str] = {
+    # tests/impls/test_parity.py proves it.
+    (REFERENCE, "keras-tf"): "Keras Adagrad on TF IndexedSlices accumulates squared gradients "
     "per lookup, not per row (tests/impls/tf_adagrad_emulation.py)",
 }
 
@@ -56,8 +62,9 @@ class Plan:
         dataset: the dataset as the command resolved it; every worker's job carries it.
         timeout_s: wall-clock limit of one worker.
         jobs: workers at once.
-        devices: above 1, each implementation on `devices` devices is compared with itself
-            on one (1-vs-N parity, written to DEVICES_FILE) instead of with the reference.
+        devices: (1,): each implementation against the reference (FILE_NAME); else device
+            counts above 1, each implementation on each count compared with itself on one
+            (1-vs-N parity, every count in the one DEVICES_FILE) instead of with the reference.
     """
 
     names: tuple[str, ...]
@@ -68,10 +75,18 @@ class Plan:
     dataset: DatasetRef
     timeout_s: float
     jobs: int
-    devices: int = 1
+    devices: tuple[int, ...] = (1,)
+
+    @property
+    def across_devices(self) -> bool:
+        return self.devices != (1,)
 
     def device_counts(self) -> tuple[int, ...]:
-        return (1,) if self.devices == 1 else (1, self.devices)
+        """Every count a worker runs on: the one-device run once, shared by every N."""
+        return (1, *self.devices) if self.across_devices else (1,)
+
+    def file_name(self) -> str:
+        return DEVICES_FILE if self.across_devices else FILE_NAME
 
 
 @dataclass
@@ -99,7 +114,7 @@ def run_parity(plan: Plan, results_dir: Path) -> tuple[dict[str, Any], list[Job]
         jobs = _prepare(plan, Path(tmp))
         _run_workers(plan, jobs)
         doc = _document(plan, jobs)
-    with atomic_write(results_dir / (FILE_NAME if plan.devices == 1 else DEVICES_FILE)) as f:
+    with atomic_write(results_dir / plan.file_name()) as f:
         f.write(json.dumps(doc, indent=1, sort_keys=True) + "\n")
     return doc, [j for j in jobs if j.error]
 
@@ -160,7 +175,7 @@ def _watch(job: Job, proc: WorkerProcess, timeout_s: float) -> None:
 
 def _document(plan: Plan, jobs: list[Job]) -> dict[str, Any]:
     """The JSON bench/report/shared_start.py reads (plus extra keys it ignores)."""
-    if plan.devices > 1:
+    if plan.across_devices:
         return _devices_document(plan, jobs)
     reference, pairs = plan.names[0], []
     for depth in plan.depths:
@@ -169,40 +184,46 @@ def _document(plan: Plan, jobs: list[Job]) -> dict[str, Any]:
         ref = at_depth[reference]
         if ref.error:
             continue  # nothing to compare with at this depth
-        ref_run = load_result(ref.out)
         for name in plan.names[1:]:
             job = at_depth[name]
-            if job.error:
-                continue
-            pair = compare(name, reference, load_result(job.out), ref_run,
-                           note=KNOWN_DIFFERENCES.get(name, ""))
-            if pair["verdict"] == EQUIVALENT:
-                pair["note"] = ""  # a known difference that did not show needs no excuse
-            if len(plan.depths) > 1:
-                pair["note"] = f"layers {list(layers)}; {pair['note']}".rstrip("; ")
-            pairs.append({**pair, "layer_sizes": list(layers)})
+            if not job.error:
+                pairs.append(_judged(plan, REFERENCE, name, layers, (name, reference),
+                                     job, ref))
     return {**_header(plan), "pairs": pairs,
             "failed": [f"{j.impl} {list(j.layer_sizes)}: {j.error}" for j in jobs if j.error]}
 
 
 def _devices_document(plan: Plan, jobs: list[Job]) -> dict[str, Any]:
-    """1-vs-N parity: each implementation on plan.devices devices against itself on one."""
+    """1-vs-N parity: each implementation on each of plan.devices against itself on one."""
     pairs = []
-    for depth in plan.depths:
+    by_key = {(j.impl, j.layer_sizes, j.devices): j for j in jobs}
+    for depth, n, name in itertools.product(plan.depths, plan.devices, plan.names):
         layers = layers_for_depth(depth)
-        for name in plan.names:
-            one, many = (next(j for j in jobs if (j.impl, j.layer_sizes, j.devices) ==
-                              (name, layers, n)) for n in (1, plan.devices))
-            if one.error or many.error:
-                continue
-            pair = compare(f"{name} x{plan.devices}", f"{name} x1", load_result(many.out),
-                           load_result(one.out))
-            if len(plan.depths) > 1:
-                pair["note"] = f"layers {list(layers)}; {pair['note']}".rstrip("; ")
-            pairs.append({**pair, "layer_sizes": list(layers), "devices": plan.devices})
-    return {**_header(plan), "devices": plan.devices, "pairs": pairs,
+        one, many = by_key[(name, layers, 1)], by_key[(name, layers, n)]
+        if not (one.error or many.error):
+            pair = _judged(plan, DEVICES, name, layers, (f"{name} x{n}", f"{name} x1"),
+                           many, one)
+            pairs.append({**pair, "implementation": name, "devices": n})
+    return {**_header(plan), "devices": list(plan.devices), "pairs": pairs,
             "failed": [f"{j.impl} x{j.devices} {list(j.layer_sizes)}: {j.error}"
                        for j in jobs if j.error]}
+
+
+def _judged(plan: Plan, comparison: str, name: str, layers: tuple[int, ...],
+            labels: tuple[str, str], job: Job, baseline: Job) -> dict[str, Any]:
+    """One pair: `job`'s result against `baseline`'s, with its known cause where it has one.
+
+    `expected` is the cause (KNOWN_DIFFERENCES) of a `different` verdict, else None: a
+    known difference that did not show needs no excuse.
+    """
+    cause = KNOWN_DIFFERENCES.get((comparison, name), "")
+    pair = compare(*labels, load_result(job.out), load_result(baseline.out),
+                   note=f"expected: {cause}" if cause else "")
+    if pair["verdict"] == EQUIVALENT:
+        pair["note"], cause = "", ""
+    if len(plan.depths) > 1:
+        pair["note"] = f"layers {list(layers)}; {pair['note']}".rstrip("; ")
+    return {**pair, "expected": cause or None, "layer_sizes": list(layers)}
 
 
 def _header(plan: Plan) -> dict[str, Any]:

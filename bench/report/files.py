@@ -14,7 +14,7 @@ from pathlib import Path
 
 from bench.errors import UsageError
 from bench.process import signals_deferred
-from bench.report import markdown, pytest_bench, scaling, shared_start
+from bench.report import devices, markdown, pytest_bench, scaling, shared_start
 from bench.report.build import GroupReport, Report
 from bench.report.tables import csv_text
 from bench.retrieval.report import write_section
@@ -104,6 +104,17 @@ def write(report: Report, out: Path, with_plots: bool = True) -> list[Path]:
     return [out / p.relative_to(stage) for p in staged]
 
 
+def _data_parallel_csvs(dp: devices.DataParallel, stage: Path) -> list[Path]:
+    """The 1-vs-N parity table (with the refusals) and the strong and weak scaling tables."""
+    out = [_write_text(stage / "data_parallel_parity.csv",
+                       csv_text([({}, devices.parity_table(dp))]))]
+    for name, table in (("strong", devices.strong_table), ("weak", devices.weak_table)):
+        rows = [(fam.csv_fields(), table(fam)) for fam in dp.families]
+        if any(t.rows for _, t in rows):
+            out.append(_write_text(stage / f"data_parallel_{name}.csv", csv_text(rows)))
+    return out
+
+
 def _write_staged(report: Report, stage: Path, out: Path, with_plots: bool) -> list[Path]:
     """Every file of the report under `stage`, its links written as seen from `out`."""
     section = _retrieval_at_scale(report, stage)
@@ -130,6 +141,8 @@ def _write_staged(report: Report, stage: Path, out: Path, with_plots: bool) -> l
         written.append(_write_text(stage / "scaling_exponents.csv", csv_text([({}, exponents)])))
         values = [({"against": s.against}, scaling.values_table(s)) for s in report.scaling]
         written.append(_write_text(stage / "scaling.csv", csv_text(values)))
+    if report.data_parallel is not None and report.data_parallel.found:
+        written += _data_parallel_csvs(report.data_parallel, stage)
     if report.pytest_docs:
         pt = pytest_bench.table(report.pytest_docs)
         written.append(_write_text(stage / "pytest_benchmark.csv", csv_text([({}, pt)])))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from pathlib import Path
 
-from bench.report import pytest_bench, scaling, shared_start
+from bench.report import devices, pytest_bench, scaling, shared_start
 from bench.report.build import GroupReport, Report
 from bench.report.parity import MARGIN_RATIONALE
 from bench.report.runs import differing_fields
@@ -88,6 +88,7 @@ def _left_out(report: Report) -> list[str]:
         n = len({p.key for s in report.scaling for p in s.points})
         items.append(f"- {n} group(s) forming series of dataset sizes: in \"How cost grows\" "
                      "only (capped runs: cost, not accuracy).")
+    items += _data_parallel_left_out(report)
     items += [f"- Group {g.slug}: no {report.baseline} runs, so no ratios or verdicts."
               for g in report.groups if report.baseline not in g.summaries]
     by_layers: dict[tuple[int, ...], list[GroupReport]] = defaultdict(list)
@@ -172,10 +173,77 @@ def _scaling(report: Report, plot_paths: dict[str, dict[str, Path]], out: Path) 
                   scaling.values_table(s).markdown(), ""]
         lines += [f"![{name}]({_rel(path, out)})" for name, path in
                   plot_paths.get(s.slug, {}).items()]
-    if report.scaling_commands:
-        lines += ["", f"Commands that produced these records ({scaling.COMMANDS_FILE}):", "",
-                  "```", *report.scaling_commands, "```"]
     return lines
+
+
+def _data_parallel_left_out(report: Report) -> list[str]:
+    dp = report.data_parallel
+    if dp is None or not dp.members:
+        return []
+    many = len(dp.members) - dp.weak_only
+    weak = (f", and {dp.weak_only} one-device group(s) serving only as their weak-scaling "
+            "baselines" if dp.weak_only else "")
+    items = [f"- {many} group(s) of runs over several devices{weak}: in \"{DATA_PARALLEL}\" "
+             "only."]
+    return items + [f"- Group {k.slug()} ({devices.devices_of(k)} devices): no one-device run "
+                    "of the same spec at its global or per-device batch, so no scaling figures."
+                    for k in dp.unmatched]
+
+
+DATA_PARALLEL = "Data parallel: N devices against one"
+
+
+def _data_parallel(report: Report) -> list[str]:
+    """The 1-vs-N parity table, then strong and weak scaling per family (report/devices.py)."""
+    dp = report.data_parallel
+    assert dp is not None and dp.found
+    par = dp.parity
+    lines = ["", f"## {DATA_PARALLEL}", "",
+             "One run trained data-parallel over N devices (`bench run --devices N`: the global "
+             "batch split evenly, gradients combined by each framework's own collective), "
+             "against the same implementation on one device.", "",
+             "### Parity: does N devices learn what one device learns?", ""]
+    if par.found:
+        lines += [f"From the shared initial weights of seed {par.seed}, {par.steps} steps on "
+                  "identical batches, each implementation on N devices against itself on one "
+                  f"(N = {', '.join(map(str, par.devices))}); the shared-start tolerances "
+                  f"({'; '.join(par.rules) or 'not recorded'}). `where they part` is the first "
+                  "step beyond tolerance; a `different` with a known cause is marked `(expected)` "
+                  "and its cause given; `bench report --check` fails on any other.", ""]
+    else:
+        lines += [f"Not measured in these records (no `{devices.DEVICES_FILE}` in the results "
+                  "directory); the implementations with no data-parallel path:", ""]
+    lines.append(devices.parity_table(dp).markdown())
+    if par.failed:
+        lines += ["", "Workers that failed (no verdict): " + "; ".join(par.failed) + "."]
+    for fam in dp.families:
+        lines += _family(fam)
+    return lines
+
+
+def _family(fam: devices.Family) -> list[str]:
+    k, spec = fam.key, fam.key.spec_dict()
+    shown = ", ".join(f"{label} {spec[name]}" for name, label in _SPEC_SHOWN
+                      if name in spec and name != "batch_size")
+    lines = ["", f"### Scaling: layers {k.layer_sizes} on {k.machine} ({k.device}), {k.dataset}",
+             "", f"- **{fam.marker}**", f"- Spec: {shown}; dataset content hash "
+             f"`{k.dataset_hash}`",
+             "- Mechanisms: " + "; ".join(f"{i}: {m}" for i, m in fam.mechanisms.items()), ""]
+    lines += ["Strong scaling (fixed global batch): median `train_step_ms` over runs, the "
+              "training tables' statistic; efficiency T1 / (N x TN), 1.00 is perfect.", ""]
+    lines.append(devices.strong_table(fam).markdown() if fam.strong
+                 else "No one-device run at the same global batch.")
+    lines += ["", "Weak scaling (fixed per-device batch: N devices at N x b against one device "
+              "at b): median `train_examples_per_s` over runs, divided by N; `N / 1` is 1.00 "
+              "when each device keeps one device's throughput.", ""]
+    lines.append(devices.weak_table(fam).markdown() if fam.weak
+                 else "No one-device run at the per-device batch.")
+    return lines
+
+
+def _commands(report: Report) -> list[str]:
+    return ["", f"Commands that produced these records ({scaling.COMMANDS_FILE}):", "",
+            "```", *report.commands, "```"]
 
 
 def _rel(path: Path, out: Path) -> str:
@@ -190,6 +258,10 @@ def render(report: Report, out: Path, plot_paths: dict[str, dict[str, Path]],
         lines += _group(g, report, plot_paths.get(g.slug, {}), out)
     if report.scaling:
         lines += _scaling(report, plot_paths, out)
+    if report.data_parallel is not None and report.data_parallel.found:
+        lines += _data_parallel(report)
+    if report.commands:
+        lines += _commands(report)
     lines += _shared_start(report)
     lines += ["", "## Top-k retrieval at scale", ""]
     if retrieval_section is not None:

@@ -76,6 +76,7 @@ class Run:
     dirty: bool
     sync: str  # the impl's device synchronisation mechanism
     device_name: str
+    options: Mapping[str, Any] = field(default_factory=dict)  # impl_info.resolved_options
 
     def figure(self, name: str) -> float:
         """A numeric figure, nan when absent or null."""
@@ -144,6 +145,7 @@ def to_run(rec: Mapping[str, Any]) -> Run:
         commit=str(git.get("commit") or "unknown"), dirty=bool(git.get("dirty")),
         sync=str(info.get("sync_mechanism") or "?"),
         device_name=str(info.get("device_name") or spec.get("device") or "?"),
+        options=info.get("resolved_options") or {},
     )
 
 
