@@ -8,6 +8,8 @@
                      curves part
     tables.py        markdown + CSV tables;  plots.py  deterministic PNGs
     shared_start.py  the step-level shared-start parity artifact, when present
+    scaling.py       "How cost grows": series of dataset sizes, fitted exponents
+    devices.py       "Data parallel": 1-vs-N parity, strong and weak scaling
     pytest_bench.py  pytest-benchmark JSON import and export
     build.py         computes the whole report (a Report of GroupReports)
     markdown.py      renders README.md from a Report
