@@ -76,7 +76,7 @@ class Family:
     simulated: bool
     strong: list[Row] = field(default_factory=list)
     weak: list[Row] = field(default_factory=list)
-    mechanisms: dict[str, str] = field(default_factory=dict)  # impl -> mechanism (collective)
+    mechanisms: dict[str, str] = field(default_factory=dict)  # impl -> mechanism, collective
 
     @property
     def marker(self) -> str:
@@ -128,7 +128,7 @@ def _mechanism(runs: list[Run]) -> str:
     dp = runs[0].options.get("data_parallel") or {}
     if not dp.get("mechanism"):
         return "not recorded"
-    return f"{dp['mechanism']} ({dp.get('collective') or 'collective not recorded'})"
+    return f"{dp['mechanism']}, collective: {dp.get('collective') or 'not recorded'}"
 
 
 def _row(impl: str, n: int, runs: list[Run], base: list[Run]) -> Row:

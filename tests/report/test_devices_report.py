@@ -99,7 +99,7 @@ def test_strong_and_weak_scaling_arithmetic(tmp_path: Path) -> None:
     assert w["examples_per_s_per_device_n"] == pytest.approx(2000 / 2.5 * 1000 / 2)
     assert w["ratio"] == pytest.approx(2.0 / 2.5)
     assert weak["torch", 2]["ratio"] == pytest.approx(4.0 / 10.0)
-    assert fam.simulated and fam.mechanisms["jax"] == "jax-mechanism (jax-all-reduce)"
+    assert fam.simulated and fam.mechanisms["jax"] == "jax-mechanism, collective: jax-all-reduce"
 
 
 def test_multi_device_groups_leave_the_main_tables(tmp_path: Path) -> None:
