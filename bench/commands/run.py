@@ -31,11 +31,13 @@ capped rather than shrunk. Both are RunSpec fields (in the spec hash and the
 report's comparability key) and left out of the record while unset.
 
 `--devices N` trains each run data-parallel over N devices at the same global
-batch (--batch-size, which N must divide): jax and jax-padded over a
-jax.sharding.Mesh, keras-jax with keras.distribution.DataParallel
-(bench.registry.DATA_PARALLEL; the others refuse). On a CPU the devices are
-simulated (XLA_FLAGS=--xla_force_host_platform_device_count=N). A RunSpec
-field, left out of the spec while 1.
+batch (--batch-size, which N must divide), each framework by its own mechanism
+(bench.registry.DATA_PARALLEL; the others refuse): jax and jax-padded over a
+jax.sharding.Mesh, keras-jax with keras.distribution.DataParallel, keras-tf
+under tf.distribute.MirroredStrategy, torch and torch-dedup with
+DistributedDataParallel (N processes; gloo on a CPU, NCCL on GPUs). On a CPU
+the devices are simulated: XLA host devices (jax), logical TensorFlow CPUs,
+torch ranks sharing the cores. A RunSpec field, left out of the spec while 1.
 """
 
 from __future__ import annotations
@@ -100,7 +102,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--batch-size", default="1000", help="batch size(s) (1000)")
     p.add_argument("--devices", type=int, default=1, metavar="N",
                    help="train each run data-parallel over N devices at the same global batch "
-                        "(1); on a CPU, N simulated devices (jax-backed implementations)")
+                        "(1); on a CPU, N simulated devices (jax, tf) or N gloo processes (torch)")
     p.add_argument("--embedding-dim", default="32", help="embedding dimension(s) (32)")
     p.add_argument("--learning-rate", type=float, default=0.05, help="Adagrad rate (0.05)")
     p.add_argument("--seed", default="0", help="seed(s): 0, 0,1,2 or a range 0-4")
