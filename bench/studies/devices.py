@@ -118,7 +118,8 @@ def plan(s: Settings, impls: list[str], results: Path, cache_dir: Path | None) -
                 ",".join(map(str, s.counts)), "--depth", "1", "--steps", str(s.parity_steps),
                 "--batch-size", str(s.batch), "--dataset", s.dataset, "--results", str(results)]
         argv += ["--cache-dir", str(cache_dir)] if cache_dir else []
-        worker_s = sum(START_S.get(i, 12.0) + 4.0 for i in parallel) * (1 + len(s.counts))
+        # A worker: start-up, weights, build, compile, 20 steps (~27 s each here, measured).
+        worker_s = sum(START_S.get(i, 12.0) + 12.0 for i in parallel) * (1 + len(s.counts))
         out.append(Command(tuple(argv), worker_s / 2))  # two workers at once
     return out
 
