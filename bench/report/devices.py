@@ -32,7 +32,6 @@ from typing import Any
 
 from bench import registry
 from bench.report import shared_start
-from bench.report.parity import DIFFERENT
 from bench.report.runs import GroupKey, Run
 from bench.report.tables import Column, Row, Table, num
 from bench.stats import spread
@@ -104,12 +103,6 @@ class DataParallel:
     @property
     def found(self) -> bool:
         return self.parity.found or bool(self.members)
-
-    def unexplained(self) -> list[shared_start.Pair]:
-        return [p for p in self.parity.pairs if p.unexplained]
-
-    def expected(self) -> list[shared_start.Pair]:
-        return [p for p in self.parity.pairs if p.verdict == DIFFERENT and p.expected]
 
 
 def refusals() -> dict[str, str]:
