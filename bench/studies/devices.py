@@ -39,8 +39,7 @@ from pathlib import Path
 from bench import registry
 from bench.process import WorkerProcess, interruptible, worker_env
 from bench.studies.scaling import START_S, STEP_MS
-from bench.studies.scaling import _command as command_text
-from bench.studies.scaling import _record_command as record_command  # one commands.txt writer
+from bench.studies.scaling import command_text, record_command  # one commands.txt writer
 
 EXIT_INTERRUPTED = 130
 EXIT_REFUSED = 2  # the CLI's exit on bad input: how a refusal of --devices ends

@@ -141,11 +141,11 @@ def _impls(wanted: str | None, part: str) -> tuple[list[str], list[str]]:
     return known, [n for n in names if n not in known]
 
 
-def _command(argv: list[str]) -> str:
+def command_text(argv: list[str]) -> str:
     return shlex.join(["python", "-m", "bench", *argv])
 
 
-def _record_command(results: Path, command: str) -> None:
+def record_command(results: Path, command: str) -> None:
     """Append `command` to <results>/commands.txt unless it is there already."""
     path = results / COMMANDS_FILE
     results.mkdir(parents=True, exist_ok=True)
@@ -175,7 +175,7 @@ def _print_plan(args: argparse.Namespace, parts: list[str]) -> list[list[str]]:
         seconds = sweep.estimate_s(impls)
         total += seconds
         jobs.append(sweep.argv(impls, args.results, embeddings))
-        print(f"({sweep.part}) ~{seconds / 60:4.1f} min  {_command(jobs[-1])}")
+        print(f"({sweep.part}) ~{seconds / 60:4.1f} min  {command_text(jobs[-1])}")
     print(f"{len(jobs)} sweep(s), estimated {total / 60:.0f} min on this machine "
           "(a rough model; cache builds of new workloads come on top)")
     return jobs
@@ -205,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with interruptible():  # Ctrl-C: the sweep in flight records its runs as interrupted
             for i, job in enumerate(jobs):
-                _record_command(args.results, _command(job))
+                record_command(args.results, command_text(job))
                 failed += _run(job, args.logs, i) != 0
     except KeyboardInterrupt:
         print("interrupted: run the same command again to go on (--resume)", file=sys.stderr)

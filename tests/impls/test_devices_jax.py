@@ -44,7 +44,7 @@ def test_devices_checked() -> None:
 
 
 def test_who_runs_data_parallel() -> None:
-    for name in ("jax", "jax-padded", "keras-jax"):
+    for name in ("jax", "jax-padded", "keras-jax", "keras-tf", "torch", "torch-dedup"):
         registry.check_devices(registry.get(name), 2)
     with pytest.raises(UsageError, match="Keras offers no distribution on the torch"):
         registry.check_devices(registry.get("keras-torch"), 2)
@@ -100,7 +100,7 @@ def test_jax_and_keras_jax_on_two_devices_learn_what_one_learns(tmp_path: Path) 
     out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-4000:]
     doc = json.loads((tmp_path / DEVICES_FILE).read_text())
-    assert doc["devices"] == 2 and doc["failed"] == []
+    assert doc["devices"] == [2] and doc["failed"] == []
     verdicts = {p["impl"]: (p["baseline"], p["verdict"]) for p in doc["pairs"]}
     assert verdicts == {"jax x2": ("jax x1", "equivalent"),
                         "keras-jax x2": ("keras-jax x1", "equivalent")}, doc["pairs"]
