@@ -24,8 +24,6 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from bench.report.runs import GroupKey, Run
 from bench.report.tables import Column, Row, Table, num
 from bench.stats import spread
@@ -81,11 +79,19 @@ class Series:
         return [x for x, _ in kept], [y for _, y in kept]
 
     def exponent(self, impl: str, figure: str) -> float:
-        """Least-squares slope of log y on log x (1.0: linear); nan under two x values."""
+        """Least-squares slope of log y on log x (1.0: linear); nan under two x values.
+
+        Closed form with math.log and math.fsum, not np.polyfit: LAPACK and numpy's
+        SIMD log differ in the last bits between CPUs, and a rerun of the report on
+        another machine must rewrite the same bytes.
+        """
         xs, ys = self.values(impl, figure)
         if len(set(xs)) < 2:
             return math.nan
-        return float(np.polyfit(np.log(xs), np.log(ys), 1)[0])
+        lx, ly = [math.log(x) for x in xs], [math.log(y) for y in ys]
+        mx, my = math.fsum(lx) / len(lx), math.fsum(ly) / len(ly)
+        return math.fsum((a - mx) * (b - my) for a, b in zip(lx, ly, strict=True)) / math.fsum(
+            (a - mx) ** 2 for a in lx)
 
 
 def _family(key: GroupKey) -> tuple[object, ...]:
