@@ -19,6 +19,14 @@ from bench.spec import RunSpec
 ADAGRAD_INITIAL_ACCUMULATOR = 0.1
 ADAGRAD_EPSILON = 1e-7
 
+# XLA on simulated CPU devices (--devices N on a CPU, jax and keras-jax) deadlocks
+# when consecutive steps overlap: a device waiting in one step's all-reduce holds a
+# thread of the shared CPU pool another device needs to reach it, and XLA aborts the
+# process after 40 s (seen on ml-100k at N = 2 and 4: 4 of 16 study runs; 9 of 10
+# one-epoch tries at N = 4). One step in flight at a time avoids it; records say so.
+XLA_CPU_STEP_SYNC = ("each step waited for before the next: overlapping steps deadlock "
+                     "XLA's all-reduce on simulated CPU devices")
+
 # Multi-valued candidate features: index 0 is padding, masked out of the mean.
 MASKED_FEATURES: tuple[str, ...] = ("movie_title_vector", "movie_genres")
 

@@ -136,9 +136,10 @@ class JaxRetrieval(RetrievalImpl):
         steps = _shared.steps_to_run(self.spec, self.data, max_steps)
         self.loop_hooks.begin()
         losses = []
+        sync = self._mesh is not None and mesh.simulated(self._mesh)  # _shared.XLA_CPU_STEP_SYNC
         for step, batch in zip(self._step_fns[:steps], self._arrays.train[:steps], strict=True):
             self._params, self._acc, loss = step(self._params, self._acc, batch, self._lr)
-            losses.append(loss)
+            losses.append(jax.block_until_ready(loss) if sync else loss)
         out = np.asarray(jnp.stack(losses), dtype=np.float64) if losses else np.zeros(0)
         self.loop_hooks.end()
         return out

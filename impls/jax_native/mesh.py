@@ -22,6 +22,8 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from impls._shared import XLA_CPU_STEP_SYNC
+
 AXIS = "batch"
 MECHANISM = "jax.jit over jax.sharding.Mesh (NamedSharding: batch sharded, params replicated)"
 COLLECTIVE = "all-reduce of gradients, inserted by XLA's SPMD partitioner"
@@ -50,11 +52,16 @@ def put_batch(batch: dict[str, np.ndarray], mesh: Mesh) -> dict[str, jax.Array]:
     return {k: jax.device_put(v, sharding) for k, v in batch.items()}
 
 
+def simulated(mesh: Mesh) -> bool:
+    """Host CPU devices (XLA_FLAGS' forced count), not real accelerators."""
+    return bool(mesh.devices.flat[0].platform == "cpu")
+
+
 def info(mesh: Mesh, global_batch: int, layout: str) -> dict[str, Any]:
     """The record's description of the data-parallel run (resolved_options)."""
     devices = list(mesh.devices.flat)
     n = len(devices)
-    return {"devices": n, "global_batch": global_batch, "per_device_batch": global_batch // n,
-            "mechanism": MECHANISM, "collective": COLLECTIVE, "layout": layout,
-            "device_list": [str(d) for d in devices],
-            "simulated": devices[0].platform == "cpu"}
+    out = {"devices": n, "global_batch": global_batch, "per_device_batch": global_batch // n,
+           "mechanism": MECHANISM, "collective": COLLECTIVE, "layout": layout,
+           "device_list": [str(d) for d in devices], "simulated": simulated(mesh)}
+    return {**out, "step_sync": XLA_CPU_STEP_SYNC} if simulated(mesh) else out

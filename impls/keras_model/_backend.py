@@ -58,6 +58,10 @@ class Backend:
         """The record's description of a data-parallel run (resolved_options); {} on one."""
         return {}
 
+    def fit_callbacks(self) -> list[keras.callbacks.Callback]:
+        """Callbacks every `fit` of the run takes (none but where a backend needs one)."""
+        return []
+
     def scope(self) -> contextlib.AbstractContextManager[Any]:
         """Context that places tensors and computation on the chosen device."""
         return keras.device(self.device)
@@ -142,7 +146,14 @@ class _Jax(Backend):
                 "collective": "all-reduce of gradients, inserted by XLA's SPMD partitioner "
                               "(jax.jit over the distribution's mesh)",
                 "device_list": [str(d) for d in devices],
-                "simulated": not self.device.startswith("gpu")}
+                "simulated": not self.device.startswith("gpu"),
+                **({"step_sync": _shared.XLA_CPU_STEP_SYNC} if self._step_sync() else {})}
+
+    def _step_sync(self) -> bool:
+        return self.distribution is not None and not self.device.startswith("gpu")
+
+    def fit_callbacks(self) -> list[keras.callbacks.Callback]:
+        return [_WaitForEachStep()] if self._step_sync() else []
 
     def _has_gpu(self) -> bool:
         import jax
@@ -279,6 +290,19 @@ class _TensorFlow(Backend):
             details = tf.config.experimental.get_device_details(gpu)
             return f"gpu:0 ({details.get('device_name', 'GPU')})"
         return "cpu"
+
+
+class _WaitForEachStep(keras.callbacks.Callback):
+    """Waits for every variable of the step that just ran (_shared.XLA_CPU_STEP_SYNC).
+
+    Overriding on_train_batch_end also turns off Keras's asynchronous callback dispatch
+    (keras/src/callbacks/callback_list.py), so this runs before the next step starts.
+    """
+
+    def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
+        import jax
+
+        jax.block_until_ready([v.value for v in self.model.variables])
 
 
 def _split_cpu(devices: int) -> None:

@@ -91,6 +91,7 @@ class KerasRetrieval(RetrievalImpl):
             self.model.fit(
                 self._train, epochs=1, verbose=0, shuffle=False,
                 steps_per_epoch=None if steps == self._steps else steps,
+                callbacks=self._backend.fit_callbacks(),
             )
             # StepLosses holds this epoch's per-step losses (fit resets metrics per epoch).
             losses = keras.ops.convert_to_numpy(self.model.step_losses.values)[:steps]
