@@ -31,19 +31,16 @@ keras-tf over four simulated devices alone takes about 20 s an epoch here.
 from __future__ import annotations
 
 import argparse
-import shlex
+import functools
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from bench import registry
-from bench.process import WorkerProcess, interruptible, worker_env
+from bench.studies.commands import command_text, record_command, run_bench, run_in_order
 from bench.studies.scaling import START_S, STEP_MS
-from bench.studies.scaling import command_text, record_command  # one commands.txt writer
 
-EXIT_INTERRUPTED = 130
 EXIT_REFUSED = 2  # the CLI's exit on bad input: how a refusal of --devices ends
-COMMAND_TIMEOUT_S = 7 * 86400  # `bench run` and `bench parity` time out their workers
 # A step over N simulated devices on this 2-core machine, in one device's steps of the same
 # global batch, per N: measured once each under other load (keras-tf N=4 at batch 1000:
 # 266 ms; torch N=4 at 1000: 27 ms; jax N=4 at 4000: 29 ms), so rough.
@@ -126,18 +123,14 @@ def plan(s: Settings, impls: list[str], results: Path, cache_dir: Path | None) -
 def _execute(command: Command, results: Path, log: Path) -> bool:
     """Run one command as a child; True when it ended as it should (ok, or refused)."""
     record_command(results, command.text())
-    log.parent.mkdir(parents=True, exist_ok=True)
-    proc = WorkerProcess("bench", list(command.argv), worker_env(), log)
-    proc.watch(COMMAND_TIMEOUT_S, lambda event: None)
-    tail = proc.log_tail(4000)
-    print(tail, flush=True)
+    returncode, tail = run_bench(command.argv, log)
     if not command.refused:
-        return proc.returncode == 0
+        return returncode == 0
     reason = tail.splitlines()[-1] if tail else "no output"
     impl, n = (command.argv[command.argv.index(flag) + 1] for flag in ("--impl", "--devices"))
-    if proc.returncode != EXIT_REFUSED or f"--devices {n}: {impl}:" not in reason:
+    if returncode != EXIT_REFUSED or f"--devices {n}: {impl}:" not in reason:
         print(f"expected {impl}'s refusal of --devices {n} (exit {EXIT_REFUSED}), got exit "
-              f"{proc.returncode}: {reason}")
+              f"{returncode}: {reason}")
         return False
     record_command(results, f"# refused (exit {EXIT_REFUSED}): {reason}")
     return True
@@ -169,18 +162,10 @@ def main(argv: list[str] | None = None) -> int:
           "min on this machine (a rough model)")
     if args.dry_run:
         return 0
-    failed = 0
-    try:
-        with interruptible():  # Ctrl-C: the command in flight records its runs as interrupted
-            for i, command in enumerate(commands):
-                failed += not _execute(command, args.results, args.logs / f"command-{i:02d}.log")
-    except KeyboardInterrupt:
-        print("interrupted: run the same command again to go on (--resume)", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    print(f"done: {len(commands) - failed} of {len(commands)} command(s) as expected; report: "
-          f"python -m bench report --results {shlex.quote(str(args.results))}")
-    return 1 if failed else 0
-
+    logs = [args.logs / f"command-{i:02d}.log" for i in range(len(commands))]
+    return run_in_order([functools.partial(_execute, c, args.results, log)
+                         for c, log in zip(commands, logs, strict=True)],
+                        "command(s) as expected", args.results)
 
 if __name__ == "__main__":
     sys.exit(main())

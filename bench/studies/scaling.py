@@ -41,14 +41,13 @@ study, dense optimizers paying for whole tables every step); `--dry-run` prints 
 from __future__ import annotations
 
 import argparse
-import shlex
+import functools
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench import registry
-from bench.process import WorkerProcess, interruptible, worker_env
-from bench.report.scaling import COMMANDS_FILE
+from bench.studies.commands import command_text, record_command, run_bench, run_in_order
 
 PARTS = ("a", "b", "c", "d")
 IMPLS = (*registry.PRIMARY, "jax-sparse", "torch-sparse")
@@ -59,8 +58,6 @@ START_S = {"keras-jax": 12.0, "keras-tf": 15.0, "keras-torch": 12.0, "jax": 6.0,
 STEP_MS = {"keras-jax": 1.4, "keras-tf": 8.8, "keras-torch": 10.2, "jax": 0.9, "torch": 2.3}
 DENSE_BYTES_PER_S = 5e9  # a dense Adagrad step streams every table row about 5 times
 CAP = {"epochs": 3, "steps": 100, "eval_rows": 10_000}
-SWEEP_TIMEOUT_S = 7 * 86400  # `bench run` times out each run itself (--timeout)
-EXIT_INTERRUPTED = 130
 
 
 @dataclass(frozen=True)
@@ -141,29 +138,6 @@ def _impls(wanted: str | None, part: str) -> tuple[list[str], list[str]]:
     return known, [n for n in names if n not in known]
 
 
-def command_text(argv: list[str]) -> str:
-    return shlex.join(["python", "-m", "bench", *argv])
-
-
-def record_command(results: Path, command: str) -> None:
-    """Append `command` to <results>/commands.txt unless it is there already."""
-    path = results / COMMANDS_FILE
-    results.mkdir(parents=True, exist_ok=True)
-    known = path.read_text(encoding="utf-8").splitlines() if path.is_file() else []
-    if command not in known:
-        with open(path, "a", encoding="utf-8") as f:
-            f.write(command + "\n")
-
-
-def _run(argv: list[str], log_dir: Path, index: int) -> int:
-    """`python -m bench <argv>` as a child (bench/process.py); its log's tail is printed."""
-    log_dir.mkdir(parents=True, exist_ok=True)
-    proc = WorkerProcess("bench", argv, worker_env(), log_dir / f"sweep-{index:02d}.log")
-    proc.watch(SWEEP_TIMEOUT_S, lambda event: None)
-    print(proc.log_tail(4000), flush=True)
-    return proc.returncode if proc.returncode is not None else 1
-
-
 def _print_plan(args: argparse.Namespace, parts: list[str]) -> list[list[str]]:
     """Every sweep's `bench run` arguments, printed with its estimated duration."""
     embeddings = args.embeddings if "d" in parts else None
@@ -201,19 +175,13 @@ def main(argv: list[str] | None = None) -> int:
     jobs = _print_plan(args, parts)
     if args.dry_run:
         return 0
-    failed = 0
-    try:
-        with interruptible():  # Ctrl-C: the sweep in flight records its runs as interrupted
-            for i, job in enumerate(jobs):
-                record_command(args.results, command_text(job))
-                failed += _run(job, args.logs, i) != 0
-    except KeyboardInterrupt:
-        print("interrupted: run the same command again to go on (--resume)", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    print(f"done: {len(jobs) - failed} of {len(jobs)} sweep(s) ok; report: python -m bench "
-          f"report --results {shlex.quote(str(args.results))}")
-    return 1 if failed else 0
 
+    def sweep(i: int, job: list[str]) -> bool:
+        record_command(args.results, command_text(job))
+        return run_bench(job, args.logs / f"sweep-{i:02d}.log")[0] == 0
+
+    return run_in_order([functools.partial(sweep, i, job) for i, job in enumerate(jobs)],
+                        "sweep(s) ok", args.results)
 
 if __name__ == "__main__":
     sys.exit(main())
