@@ -121,7 +121,8 @@ def _mechanism(runs: list[Run]) -> str:
     dp = runs[0].options.get("data_parallel") or {}
     if not dp.get("mechanism"):
         return "not recorded"
-    return f"{dp['mechanism']}, collective: {dp.get('collective') or 'not recorded'}"
+    sync = f", step sync: {dp['step_sync']}" if dp.get("step_sync") else ""
+    return f"{dp['mechanism']}, collective: {dp.get('collective') or 'not recorded'}{sync}"
 
 
 def _row(impl: str, n: int, runs: list[Run], base: list[Run]) -> Row:
