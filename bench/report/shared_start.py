@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import UsageError
-from bench.report.parity import DIFFERENT
+from bench.report.parity import DIFFERENT, EQUIVALENT
 from bench.report.tables import Column, Table, num
 
 FILE_NAME = "shared_start_parity.json"
@@ -81,6 +81,11 @@ def _float(d: dict[str, Any], key: str) -> float:
 
 
 def _pair(p: dict[str, Any]) -> Pair:
+    """One pair, its verdict and cause checked: --check must not pass what it cannot read."""
+    if p["verdict"] not in (EQUIVALENT, DIFFERENT):
+        raise ValueError(f"pair {p.get('impl')!r}: unknown verdict {p['verdict']!r}")
+    if not isinstance(p.get("expected") or "", str):
+        raise TypeError(f"pair {p.get('impl')!r}: expected is not a text: {p['expected']!r}")
     return Pair(impl=str(p["impl"]), baseline=str(p["baseline"]), verdict=str(p["verdict"]),
                 max_abs_loss_diff=_float(p, "max_abs_loss_diff"),
                 loss_tolerance=_float(p, "loss_tolerance"),
@@ -104,13 +109,17 @@ def load(results_dir: Path, file_name: str = FILE_NAME) -> SharedStart:
         pairs = [_pair(p) for p in doc["pairs"]]
         devices = doc.get("devices") or []
         counts = tuple(int(n) for n in (devices if isinstance(devices, list) else [devices]))
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+        if not isinstance(doc.get("failed") or [], list):
+            raise TypeError(f"failed is not a list: {doc['failed']!r}")
+        pairs.sort(key=lambda p: (p.baseline, p.impl, p.layer_sizes))
+        return SharedStart(found=True, steps=int(doc.get("steps", 0)),
+                           seed=int(doc.get("seed", 0)),
+                           layer_sizes=tuple(doc.get("layer_sizes") or ()), pairs=pairs,
+                           devices=counts, failed=[str(f) for f in doc.get("failed") or []],
+                           rules=tuple(str(doc[k]) for k in ("loss_rule", "weight_rule")
+                                       if k in doc))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise UsageError(f"cannot read {path}: {exc!r}") from None
-    pairs.sort(key=lambda p: (p.baseline, p.impl, p.layer_sizes))
-    return SharedStart(found=True, steps=int(doc.get("steps", 0)), seed=int(doc.get("seed", 0)),
-                       layer_sizes=tuple(doc.get("layer_sizes") or ()), pairs=pairs,
-                       devices=counts, failed=[str(f) for f in doc.get("failed") or []],
-                       rules=tuple(str(doc[k]) for k in ("loss_rule", "weight_rule") if k in doc))
 
 
 def table(result: SharedStart) -> Table:

@@ -11,7 +11,8 @@ says what a run needs:
   worker to its share of the node's cores (os.sched_setaffinity): Ray's CPU
   counts are bookkeeping and pin nothing. The record's environment.executor
   says how many runs a node took at once and which cores this one had.
-- a GPU run one GPU (Ray sets CUDA_VISIBLE_DEVICES, recorded in worker_env).
+- a GPU run one GPU per device it trains on (`--devices N`: N), and it sees only
+  those (Ray sets CUDA_VISIBLE_DEVICES, recorded in worker_env).
 
 No engine retries (`max_retries=0`): a silent second attempt would hide a double
 timing; reruns go through `--resume`. On the node the task captures the machine
@@ -70,7 +71,7 @@ class Settings:
         address: an existing cluster ("auto" or HOST:PORT); None starts a local instance.
         auth: RAY_AUTH_MODE for this driver (and a local instance).
         runs_per_node: CPU runs a node takes at once (each pinned to 1/N of its cores).
-        device: "cpu" or "gpu" (one GPU per run).
+        device: "cpu" or "gpu" (one GPU per device of a run).
         cache_dir: the dataset cache root each node resolves in (None: the node's default).
     """
 
@@ -146,8 +147,8 @@ class RayExecutor:
             raise
 
     def _submit(self, job: Job) -> Any:
-        if self.settings.device == "gpu":
-            resources: dict[str, Any] = {"num_gpus": 1}
+        if self.settings.device == "gpu":  # one GPU per device of the run (--devices N)
+            resources: dict[str, Any] = {"num_gpus": job.run.spec.devices}
         else:
             resources = {"resources": {SLOT: 1.0 / self.settings.runs_per_node}}
         task = run_on_node.options(max_retries=0, **resources)

@@ -62,6 +62,9 @@ class Backend:
         """Callbacks every `fit` of the run takes (none but where a backend needs one)."""
         return []
 
+    def check_evaluation(self, rows: int, batch_size: int) -> None:
+        """ValueError, at build, for evaluation batches the backend cannot run (none here)."""
+
     def scope(self) -> contextlib.AbstractContextManager[Any]:
         """Context that places tensors and computation on the chosen device."""
         return keras.device(self.device)
@@ -260,6 +263,16 @@ class _TensorFlow(Backend):
         import tensorflow as tf
 
         return bool(tf.config.list_physical_devices("GPU"))
+
+    def check_evaluation(self, rows: int, batch_size: int) -> None:
+        """Under MirroredStrategy, Keras's evaluate fails on a last batch that does not split
+        evenly over the devices (TF's AddN on unequal per-replica shapes), after all of
+        training: refused at build instead."""
+        last = rows % batch_size
+        if self.strategy is not None and last % self.devices:
+            raise ValueError(f"--devices {self.devices}: the evaluated test split's last batch "
+                             f"({last} of {rows} rows) does not split over the devices, which "
+                             "Keras's evaluate on TF cannot run; choose --eval-rows to fit")
 
     def fit_input(self, arrays: Mapping[str, np.ndarray], batch_size: int) -> Any:
         """A cached tf.data pipeline of the batches (the reference's `.batch().cache()`).

@@ -66,6 +66,7 @@ class KerasRetrieval(RetrievalImpl):
         """Every array the run uses, as backend tensors (fit/evaluate inputs already batched)."""
         b = self._backend
         self._train = b.fit_input(_shared.split_arrays(data.train), spec.batch_size)
+        b.check_evaluation(len(data.test.label), spec.batch_size)
         self._test = b.fit_input(_shared.split_arrays(data.test), spec.batch_size)
         self._queries = {
             split: b.to_tensors(_shared.query_arrays(_shared.split_arrays(s)))

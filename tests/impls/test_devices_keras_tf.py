@@ -134,3 +134,19 @@ def test_uneven_short_batch_parts_from_one_device(runs: Path) -> None:
 
 if __name__ == "__main__":
     _train(int(sys.argv[1]), Path(sys.argv[2]))
+
+
+def test_an_uneven_evaluation_batch_fails_at_build_not_after_training(tmp_path: Path) -> None:
+    """Keras's evaluate under MirroredStrategy cannot run a last batch that does not split:
+    the run fails in its build phase, before any training (impls/keras_model/_backend.py)."""
+    cmd = [sys.executable, "-m", "bench", "run", "--impl", "keras-tf", "--devices", "2",
+           "--epochs", "1", "--steps-per-epoch", "1", "--eval-rows", "101", "--batch-size", "100",
+           "--depth", "1", "--dataset", "synthetic:users=100,movies=150,ratings=6000,seed=0",
+           "--cache-dir", str(tmp_path / "cache"), "--results", str(tmp_path / "runs"),
+           "--no-progress"]
+    out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 1, out.stderr[-2000:]
+    record = json.loads((tmp_path / "runs" / "records.jsonl").read_text().splitlines()[-1])
+    assert record["status"] == "failed"
+    assert "last batch (1 of 101 rows) does not split over the devices" in record["error"]
+    assert "train_epoch_s" not in record["figures"]  # refused before training

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from bench.cli import main
 from bench.report.shared_start import FILE_NAME
 from tests.report.records import study, write_study
@@ -47,3 +49,24 @@ def test_malformed_shared_start_file_is_a_usage_error(tmp_path: Path, capsys) ->
     assert main(["report", "--no-plots", "--results", str(results)]) == 2
     assert FILE_NAME in capsys.readouterr().err
     assert not (results / "README.md").exists()
+
+
+@pytest.mark.parametrize("damage", [
+    {"verdict": "banana"}, {"verdict": None}, {"verdict": "Different"},
+    {"verdict": "different", "expected": 123}, {"verdict": "different", "expected": ["a"]},
+])
+def test_unreadable_verdicts_fail_check_instead_of_passing(tmp_path: Path, damage: dict,
+                                                           capsys) -> None:
+    """--check must not pass a verdict it cannot read, nor take a non-text as a known cause."""
+    results = _results(tmp_path, [{**_pair("jax", "equivalent", None), **damage}])
+    assert main(["report", "--no-plots", "--results", str(results), "--check"]) == 2
+    assert FILE_NAME in capsys.readouterr().err
+    assert not (results / "README.md").exists()
+
+
+def test_malformed_header_is_a_usage_error_not_a_crash(tmp_path: Path, capsys) -> None:
+    results = _results(tmp_path, [_pair("jax", "equivalent", None)])
+    doc = json.loads((results / FILE_NAME).read_text())
+    (results / FILE_NAME).write_text(json.dumps({**doc, "steps": "five", "failed": "all"}))
+    assert main(["report", "--no-plots", "--results", str(results)]) == 2
+    assert "cannot read" in capsys.readouterr().err
