@@ -18,8 +18,10 @@ Versions: each build is written to a temporary sibling folder, renamed to
 `<name>`, is a symlink replaced in one rename to point at it. Readers resolve
 the symlink once per read (`current`), so a forced rebuild never shows them
 no cache or a mix of two builds; the previous version stays until the next
-build. A plain `<name>/` folder (built before versions existed) is read as
-it is and becomes a version on the next build. Folders are created 0777
+build, and older ones until their successor has been named for
+READER_GRACE_S (a slow reader may still be loading one). A plain `<name>/`
+folder (built before versions existed) is read as it is and becomes a version
+on the next build. Folders are created 0777
 less the umask (0755 usually), files 0666 less the umask.
 
 numpy, json and hashlib only (and bench.process's signal mask): loading must stay
@@ -76,6 +78,9 @@ def canonical_json(obj: Any) -> str:
 def _manifest_digest(manifest: Mapping[str, Any]) -> str:
     body = {k: v for k, v in manifest.items() if k != "manifest_sha256"}
     return hashlib.sha256(canonical_json(body).encode()).hexdigest()
+
+
+READER_GRACE_S = 60.0  # how long a superseded version stays for readers that resolved it
 
 
 def write(
@@ -190,13 +195,18 @@ def versions(final: Path) -> list[Path]:
     return [entry for _, entry in sorted(found)]
 
 
-def clean_versions(final: Path) -> None:
-    """Delete versions older than the one before `final`'s target.
+def clean_versions(final: Path, grace_s: float | None = None) -> None:
+    """Delete versions older than the one before `final`'s target, once readers are done.
 
     The target and the version just before it stay, so a reader that
     resolved the previous version a moment ago still finds its files; newer
-    ones belong to builds still switching the pointer.
+    ones belong to builds still switching the pointer. An older version goes
+    only when its successor was named more than `grace_s` ago: a reader that
+    resolved it then has had that long to finish (rebuilds in quick
+    succession otherwise deleted a version under a reader still loading it).
+    `grace_s` None: READER_GRACE_S.
     """
+    grace_s = READER_GRACE_S if grace_s is None else grace_s
     target = current(final)
     older = []
     for version in versions(final):
@@ -205,8 +215,15 @@ def clean_versions(final: Path) -> None:
         older.append(version)
     else:
         return  # the target is not a version: leave everything
-    for version in older[:-1]:
-        shutil.rmtree(version, ignore_errors=True)
+    now_ns = time.time_ns()
+    for version, successor in zip(older[:-1], older[1:], strict=True):
+        if now_ns - _build_ns(successor) > grace_s * 1e9:
+            shutil.rmtree(version, ignore_errors=True)
+
+
+def _build_ns(version: Path) -> int:
+    """When `version` was named (its suffix): the moment its predecessor stopped being new."""
+    return int(version.name.rsplit(".", 1)[1])
 
 
 def _npy_bytes(array: np.ndarray) -> bytes:

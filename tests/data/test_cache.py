@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -237,3 +239,19 @@ def test_building_imports_no_framework(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_superseded_versions_stay_for_readers_then_go(tmp_path: Path) -> None:
+    """clean_versions keeps the target, the one before it, and any older version whose
+    successor was named less than READER_GRACE_S ago (a reader may still be loading it)."""
+    now = time.time_ns()
+    ages_s = {"a": 300.0, "b": 200.0, "c": 30.0, "d": 20.0, "e": 10.0}  # by build time
+    for age in ages_s.values():
+        (tmp_path / f"x.{now - int(age * 1e9)}").mkdir()
+    by_name = dict(zip(ages_s, store.versions(tmp_path / "x"), strict=True))
+    os.symlink(by_name["e"].name, tmp_path / "x")
+    store.clean_versions(tmp_path / "x")
+    # a's successor b is 200 s old: a goes; b's successor c is 30 s old: b stays.
+    assert store.versions(tmp_path / "x") == [by_name[k] for k in "bcde"]
+    store.clean_versions(tmp_path / "x", grace_s=0.0)
+    assert store.versions(tmp_path / "x") == [by_name["d"], by_name["e"]]
