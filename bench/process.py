@@ -289,34 +289,61 @@ def signals_deferred() -> Iterator[None]:
             signal.raise_signal(noted[0])
 
 
+# One entry per open `interruptible` block, innermost last: whether an interrupt was raised
+# while that block's handler was the one installed.
+_raised: list[bool] = []
+
+
 def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
     """The first Ctrl-C or SIGTERM: ignore any more (the unwinding must finish), then raise."""
     for sig in _INTERRUPTS:
         signal.signal(sig, signal.SIG_IGN)
+    if _raised:
+        _raised[-1] = True
     raise KeyboardInterrupt
+
+
+def _quiet_swallowed_interrupt(unraisable: Any, hook: Callable[[Any], None]) -> None:
+    """sys.unraisablehook: a KeyboardInterrupt a finaliser swallowed is raised again later."""
+    if unraisable.exc_type is not KeyboardInterrupt:
+        hook(unraisable)
 
 
 @contextlib.contextmanager
 def interruptible() -> Iterator[None]:
     """Inside the block, Ctrl-C or SIGTERM raises KeyboardInterrupt once (handlers restored after).
 
-    The one place that resets an inherited SIG_IGN: Ctrl-C works even where
-    a script started the parent in the background with SIGINT ignored. The
-    exception unwinds through `watch`, which kills the worker's group; any
-    further signal is ignored until the block ends, so killing workers,
-    writing "interrupted" records and removing temp folders all finish.
+    The one place that resets an inherited SIG_IGN or blocked mask: Ctrl-C works
+    even where a script started the parent in the background with SIGINT ignored,
+    or from a thread that had it blocked. The exception unwinds through `watch`,
+    which kills the worker's group; any further signal is ignored until the block
+    ends, so killing workers, writing "interrupted" records and removing temp
+    folders all finish. An interrupt that lands where Python swallows exceptions
+    (a finaliser, a weakref callback) is raised again when the block ends: the
+    work ran on, but the command still ends interrupted, never as if it was not.
     """
     old = {sig: signal.getsignal(sig) for sig in _INTERRUPTS}
+    nested = any(h is _raise_interrupt for h in old.values())
+    mask = None if nested else signal.pthread_sigmask(signal.SIG_UNBLOCK, set(_INTERRUPTS))
+    hook = sys.unraisablehook
+    sys.unraisablehook = lambda u: _quiet_swallowed_interrupt(u, hook)
+    _raised.append(False)
     for sig in _INTERRUPTS:
         signal.signal(sig, _raise_interrupt)
     try:
         yield
+        if _raised[-1]:  # raised, then swallowed: the block must not end as if uninterrupted
+            raise KeyboardInterrupt
     finally:
+        _raised.pop()
+        sys.unraisablehook = hook
         for sig, handler in old.items():
             # Nested in another interruptible block: an interrupt in here goes on being
             # ignored there, where the same interruption is still unwinding.
             if not (handler is _raise_interrupt and signal.getsignal(sig) == signal.SIG_IGN):
                 signal.signal(sig, handler)
+        if mask is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
 
 class EventPipe:

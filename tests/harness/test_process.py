@@ -92,7 +92,8 @@ def test_child_server_failure_kills_the_child_and_says_why(
 def test_interruptible_resets_an_ignored_sigint_and_raises_only_once() -> None:
     before = signal.signal(signal.SIGINT, signal.SIG_IGN)  # a script's background job
     try:
-        with interruptible():
+        # Caught inside, the interrupt is raised again as the block ends: it ends interrupted.
+        with pytest.raises(KeyboardInterrupt), interruptible():
             with pytest.raises(KeyboardInterrupt):
                 os.kill(os.getpid(), signal.SIGINT)
                 time.sleep(5)
@@ -103,6 +104,33 @@ def test_interruptible_resets_an_ignored_sigint_and_raises_only_once() -> None:
         assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
     finally:
         signal.signal(signal.SIGINT, before)
+
+
+class _InterruptedFinaliser:
+    def __del__(self) -> None:
+        os.kill(os.getpid(), signal.SIGINT)  # handled here, where Python swallows exceptions
+        time.sleep(5)
+
+
+def test_an_interrupt_a_finaliser_swallowed_ends_the_block_interrupted(
+        capfd: pytest.CaptureFixture[str]) -> None:
+    reached_the_end = False
+    with pytest.raises(KeyboardInterrupt), interruptible():
+        _InterruptedFinaliser()  # dropped at once: __del__ runs, its KeyboardInterrupt is lost
+        reached_the_end = True
+    assert reached_the_end  # the work went on, as it does wherever the interrupt was swallowed
+    assert "Exception ignored" not in capfd.readouterr().err  # and no traceback was printed
+
+
+def test_interruptible_unblocks_an_inherited_mask_and_restores_it() -> None:
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        with pytest.raises(KeyboardInterrupt), interruptible():
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(5)
+        assert signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, set())
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
 
 
 def test_an_interrupt_in_a_nested_block_is_still_ignored_outside_it() -> None:
