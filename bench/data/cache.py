@@ -198,7 +198,14 @@ def dataset_from_arrays(manifest: dict[str, Any], arrays: dict[str, np.ndarray])
         train=split(slice(0, num_train)),
         test=split(slice(num_train, None)),
         candidates=candidates,
+        split_seed=_split_seed(manifest),
     )
+
+
+def _split_seed(manifest: dict[str, Any]) -> int | None:
+    """The preprocessing split seed the cache's rows were shuffled with (None: not recorded)."""
+    seed = (manifest.get("parameters") or {}).get("split_seed")
+    return None if seed is None else int(seed)
 
 
 def verify(name: str = "ml-100k", cache_dir: Path | None = None) -> dict[str, Any]:
