@@ -63,11 +63,35 @@ BOUNDS: dict[str, Bound] = {
     "devices": Bound("--devices", 1, 1024, "devices of one data-parallel run"),
 }
 
+# RunSpec.split's named values; any other value is a split seed (decimal, in the seed bounds).
+SPLIT_CACHE = "cache"  # the cache's own fixed split (its preprocessing split seed, 42)
+SPLIT_SEED = "seed"  # each run's split seeded by its own `seed`
+
 # Fields left out of to_dict (so out of the spec hash and the report's group key) while at
 # their default of None: specs written before they existed keep their hashes.
 OPTIONAL_FIELDS = ("steps_per_epoch", "eval_rows")
 # Fields left out of to_dict while at these defaults, for the same reason.
-DEFAULTED_FIELDS: dict[str, Any] = {"devices": 1}
+DEFAULTED_FIELDS: dict[str, Any] = {"devices": 1, "split": SPLIT_CACHE}
+
+
+def check_split(text: str) -> str:
+    """`--split`'s value in its canonical form ("cache", "seed" or a decimal seed), or UsageError.
+
+    A seed is written without sign or leading zeros ("07" -> "7"), so equal splits hash equal.
+    """
+    value = text.strip()
+    if value in (SPLIT_CACHE, SPLIT_SEED):
+        return value
+    bound = dataclasses.replace(BOUNDS["seed"], flag="--split")
+    if not (value.isascii() and value.isdigit()):
+        raise UsageError(f"--split: expected cache, seed or a split seed "
+                         f"{_num(bound.low)}..{_num(bound.high)}, got {_short(text)!r}")
+    digits = value.lstrip("0") or "0"
+    if len(digits) > len(str(bound.high)):  # int() refuses thousands of digits
+        raise UsageError(f"--split must be <= {_num(bound.high)}, got a {len(digits)}-digit "
+                         f"number ({bound.why})")
+    bound.check(int(digits))
+    return digits
 
 
 def layers_for_depth(depth: int) -> tuple[int, ...]:
@@ -108,6 +132,9 @@ class RunSpec:
     eval_rows: int | None = None
     # Devices of one data-parallel run at a fixed global batch (batch_size, split evenly).
     devices: int = 1
+    # The train/test split: "cache" (the cache's own), "seed" (seeded by `seed`) or a split
+    # seed "N" (bench.data.dataset.Dataset.resplit); resolved by split_seed().
+    split: str = SPLIT_CACHE
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -130,6 +157,12 @@ class RunSpec:
         """Stable short hash of the spec (sorted JSON, sha256, 16 hex digits)."""
         blob = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def split_seed(self) -> int | None:
+        """The seed of this run's train/test split; None for the cache's own split."""
+        if self.split == SPLIT_CACHE:
+            return None
+        return self.seed if self.split == SPLIT_SEED else int(check_split(self.split))
 
     def validation_epochs(self) -> list[int]:
         """1-based epochs after which accuracy is evaluated (always the last one)."""

@@ -38,6 +38,11 @@ under tf.distribute.MirroredStrategy, torch and torch-dedup with
 DistributedDataParallel (N processes; gloo on a CPU, NCCL on GPUs). On a CPU
 the devices are simulated: XLA host devices (jax), logical TensorFlow CPUs,
 torch ranks sharing the cores. A RunSpec field, left out of the spec while 1.
+
+`--split seed` gives each run its own train/test split, seeded by its --seed (so
+runs of one seed share a split across implementations: paired); `--split N` one
+split seed N for all. The default, `cache`, is the cache's fixed split (seed 42);
+a RunSpec field, left out of the spec while `cache` (bench.data.dataset.Dataset.resplit).
 """
 
 from __future__ import annotations
@@ -66,7 +71,7 @@ from bench.run.executors import Executor, LocalExecutor
 from bench.run.progress import SweepProgress
 from bench.run.runner import Options, Runner, SweepInterrupted
 from bench.run.summary import check_warnings, failures, format_table
-from bench.spec import BOUNDS, Bound, check_devices, check_fits
+from bench.spec import BOUNDS, Bound, check_devices, check_fits, check_split
 from bench.store import RECORDS_FILE, check_results_dir, check_writable_dir
 
 log = logging.getLogger(__name__)
@@ -106,6 +111,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--embedding-dim", default="32", help="embedding dimension(s) (32)")
     p.add_argument("--learning-rate", type=float, default=0.05, help="Adagrad rate (0.05)")
     p.add_argument("--seed", default="0", help="seed(s): 0, 0,1,2 or a range 0-4")
+    p.add_argument("--split", default="cache", metavar="cache|seed|N",
+                   help="the train/test split: cache (the cache's own, fixed; default), seed "
+                        "(each run's own, seeded by its --seed) or N (split seed N for every "
+                        "run); the ratings re-split 80/20 as preprocessing does with its split "
+                        "seed (42 for the cache's); recorded in the spec")
     p.add_argument("--repeats", type=int, default=1, help="runs of every spec (1)")
     p.add_argument("--validation-freq", type=int, default=5, help="evaluate every N epochs (5)")
     p.add_argument("--jit", choices=("auto", "on", "off"), default="auto",
@@ -187,6 +197,7 @@ def build_runs(args: argparse.Namespace) -> list[sweep.Run]:
     depths = None if args.layers else sweep.parse_field(args.depth, "depth")
     stacks = sweep.layer_stacks(depths, args.layers)
     seeds = sweep.parse_field(args.seed, "seed")
+    split = check_split(args.split)
     batches = sweep.parse_field(args.batch_size, "batch_size")
     dims = sweep.parse_field(args.embedding_dim, "embedding_dim")
     sweep.check_sweep_size(len(entries), len(stacks), len(seeds), args.repeats, len(batches),
@@ -202,7 +213,7 @@ def build_runs(args: argparse.Namespace) -> list[sweep.Run]:
                 embedding_dim=dim, learning_rate=args.learning_rate,
                 validation_freq=args.validation_freq, jit=args.jit, device=args.device,
                 dataset=args.dataset, steps_per_epoch=args.steps_per_epoch,
-                eval_rows=args.eval_rows, devices=args.devices,
+                eval_rows=args.eval_rows, devices=args.devices, split=split,
             )
     return runs
 

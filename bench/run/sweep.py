@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from bench import registry
 from bench.errors import UsageError
 from bench.registry import ImplEntry
-from bench.spec import BOUNDS, MAX_DEPTH, MAX_SIZE, Bound, RunSpec, layers_for_depth
+from bench.spec import BOUNDS, MAX_DEPTH, MAX_SIZE, SPLIT_CACHE, Bound, RunSpec, layers_for_depth
 
 # At most this many values in one list flag, and runs in one sweep: counted before expanding.
 MAX_VALUES = 10_000
@@ -132,7 +132,8 @@ class Run:
 
     def label(self) -> str:
         layers = "x".join(map(str, self.spec.layer_sizes))
-        return f"{self.spec.impl} [{layers}] seed {self.spec.seed} rep {self.repeat}"
+        split = "" if self.spec.split == SPLIT_CACHE else f" (split {self.spec.split})"
+        return f"{self.spec.impl} [{layers}] seed {self.spec.seed} rep {self.repeat}{split}"
 
 
 def expand(
