@@ -14,6 +14,7 @@ from typing import Any
 
 from bench.report import devices, pytest_bench, shared_start
 from bench.report.parity import DEFAULT_BASELINE, DEFAULT_MARGIN, DIFFERENT, Verdict, verdict
+from bench.report.reference import ReferenceSection, find_reference
 from bench.report.runs import Grouped, GroupKey, Run, group_records
 from bench.report.scaling import COMMANDS_FILE, Series, find_series
 from bench.report.shared_start import Pair
@@ -70,6 +71,8 @@ class Report:
     # "Data parallel: N devices against one" (report/devices.py); found False: no section.
     data_parallel: devices.DataParallel | None = None
     commands: list[str] = field(default_factory=list)  # a study's commands.txt, quoted
+    # "Against the reference program" (report/reference.py); found False: no section.
+    reference: ReferenceSection = field(default_factory=lambda: ReferenceSection(found=False))
 
     def different(self) -> list[str]:
         """Every `different` verdict without a known cause, as "impl vs baseline (...)" lines:
@@ -135,7 +138,9 @@ def build(records: list[dict[str, Any]], results_dir: Path, baseline: str = DEFA
                   pytest_docs=docs, retrieval_records=[
                       *grouped.other_kinds.get("retrieval", []), *(retrieval_records or [])],
                   record_count=len(records), scaling=series, data_parallel=dp,
-                  commands=_commands(results_dir) if series or dp.found else [])
+                  commands=_commands(results_dir) if series or dp.found else [],
+                  reference=find_reference(
+                      groups, [r for rs in grouped.groups.values() for r in rs], margin))
 
 
 def _commands(results_dir: Path) -> list[str]:

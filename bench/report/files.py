@@ -14,8 +14,9 @@ from pathlib import Path
 
 from bench.errors import UsageError
 from bench.process import signals_deferred
-from bench.report import devices, markdown, pytest_bench, scaling, shared_start
+from bench.report import devices, markdown, pytest_bench, reference, scaling, shared_start
 from bench.report.build import GroupReport, Report
+from bench.report.reference import ReferenceSection
 from bench.report.tables import csv_text
 from bench.retrieval.report import write_section
 
@@ -61,6 +62,21 @@ def _scaling_plots(report: Report, plot_dir: Path) -> dict[str, dict[str, Path]]
                       "peak RSS (MiB)", paths["peak-memory"], floor=scaling.need_line(s))
         out[s.slug] = paths
     return out
+
+
+def _reference_plot(section: ReferenceSection, plot_dir: Path) -> dict[str, Path]:
+    """Against the reference program: final accuracy over seeds per impl, one slot per group."""
+    from bench.report import plots
+
+    if not section.groups:
+        return {}
+    layers = [rg.group.key.layer_sizes for rg in section.groups]
+    slots = [(f"layers {k}" + (f"\n{rg.group.slug}" if layers.count(k) > 1 else ""),
+              rg.seed_values(), rg.published) for k, rg in zip(layers, section.groups, strict=True)]
+    path = plot_dir / f"{reference.PLOT_NAME}.png"
+    plots.accuracy_distributions(slots, f"Final top-100 accuracy over seeds: keras-reference* "
+                                 f"and {reference.PRIMARY}", path)
+    return {"accuracy-distributions": path}
 
 
 def _retrieval_at_scale(report: Report, out: Path) -> Path | None:
@@ -115,6 +131,16 @@ def _data_parallel_csvs(dp: devices.DataParallel, stage: Path) -> list[Path]:
     return out
 
 
+def _reference_csvs(section: ReferenceSection, stage: Path) -> list[Path]:
+    """The accuracy, cost and published-run tables of every group of the section."""
+    out = []
+    for i in range(3):
+        rows = [(rg.group.csv_fields(), rg.tables()[i]) for rg in section.groups]
+        if any(t.rows for _, t in rows):
+            out.append(_write_text(stage / f"{rows[0][1].name}.csv", csv_text(rows)))
+    return out
+
+
 def _write_staged(report: Report, stage: Path, out: Path, with_plots: bool) -> list[Path]:
     """Every file of the report under `stage`, its links written as seen from `out`."""
     section = _retrieval_at_scale(report, stage)
@@ -126,7 +152,9 @@ def _write_staged(report: Report, stage: Path, out: Path, with_plots: bool) -> l
             staged = _plots(g, stage / "plots")
             written += staged.values()
             plot_paths[g.slug] = {k: out / p.relative_to(stage) for k, p in staged.items()}
-        for slug, staged in _scaling_plots(report, stage / "plots").items():
+        other = {**_scaling_plots(report, stage / "plots"),
+                 reference.PLOT_NAME: _reference_plot(report.reference, stage / "plots")}
+        for slug, staged in other.items():
             written += staged.values()
             plot_paths[slug] = {k: out / p.relative_to(stage) for k, p in staged.items()}
     kinds = ["training", "retrieval_latency", "parity"]
@@ -143,6 +171,8 @@ def _write_staged(report: Report, stage: Path, out: Path, with_plots: bool) -> l
         written.append(_write_text(stage / "scaling.csv", csv_text(values)))
     if report.data_parallel is not None and report.data_parallel.found:
         written += _data_parallel_csvs(report.data_parallel, stage)
+    if report.reference.groups:
+        written += _reference_csvs(report.reference, stage)
     if report.pytest_docs:
         pt = pytest_bench.table(report.pytest_docs)
         written.append(_write_text(stage / "pytest_benchmark.csv", csv_text([({}, pt)])))

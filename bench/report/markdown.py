@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from pathlib import Path
 
-from bench.report import devices, pytest_bench, scaling, shared_start
+from bench.report import devices, pytest_bench, reference, scaling, shared_start
 from bench.report.build import GroupReport, Report
 from bench.report.parity import MARGIN_RATIONALE
 from bench.report.runs import differing_fields
@@ -69,13 +69,35 @@ def _method(report: Report) -> list[str]:
         "`equivalent` when the 90% interval of the difference lies inside the margin; "
         "`different` when the 95% interval excludes zero and the estimated difference is at "
         "least the margin; otherwise `inconclusive (need more seeds)`. Seeds are paired "
-        "when both sides ran the same seeds (they start from the same weights), else Welch. "
+        "when both sides ran the same seeds and both start from the harness's shared initial "
+        "weights (`impl_info.shared_start`): within a group one seed then means the same "
+        "weights and the same split. Otherwise Welch: an implementation with its own "
+        "initialisers and split (keras-reference) is never paired. "
         "For an inconclusive verdict, `seeds to settle it` is how many seeds per side would "
         "make the test pass if the observed difference and spread held.",
+        *_intervals(report),
         "- " + MARGIN_RATIONALE.format(margin=report.margin),
         "- **Top-100 agreement** is the smallest share, over runs, of the implementation's own "
         "top-100 lists equal to numpy's brute force on the same embeddings.",
     ]
+
+
+_FIXED_SPLIT = (
+    "- **What the intervals include**: over seeds on one fixed split (spec.split \"cache\", "
+    "the cache's own 80/20 split, or a split seed N), an accuracy interval carries the "
+    "initial weights' variance only. The split is a fixed effect no number of seeds averages "
+    "out: a comparison with a figure computed on another split must allow for it.")
+_SEEDED_SPLIT = (
+    "- **What the intervals include**: with spec.split \"seed\", each seed trains and is "
+    "evaluated on its own split (seeded by the run's seed), so an accuracy interval carries "
+    "the split's variance as well as the initial weights'.")
+
+
+def _intervals(report: Report) -> list[str]:
+    """The line(s) saying what the intervals include, for the splits these records used."""
+    splits = {str(k.spec_dict().get("split", "cache")) for k in report.grouped.groups}
+    lines = [_FIXED_SPLIT] if splits - {"seed"} else []
+    return lines + ([_SEEDED_SPLIT] if "seed" in splits else [])
 
 
 def _left_out(report: Report) -> list[str]:
@@ -256,6 +278,9 @@ def render(report: Report, out: Path, plot_paths: dict[str, dict[str, Path]],
     lines = _header(report, out) + _glance(report) + _method(report) + _left_out(report)
     for g in report.groups:
         lines += _group(g, report, plot_paths.get(g.slug, {}), out)
+    if report.reference.found:
+        plot = plot_paths.get(reference.PLOT_NAME, {}).get("accuracy-distributions")
+        lines += reference.markdown(report.reference, None if plot is None else _rel(plot, out))
     if report.scaling:
         lines += _scaling(report, plot_paths, out)
     if report.data_parallel is not None and report.data_parallel.found:

@@ -11,9 +11,13 @@ difference (alpha 0.05):
   matter. A real but smaller-than-margin difference is not called different.
 - `inconclusive (need more seeds)`: neither, including fewer than 2 seeds a side.
 
-Seeds are paired when both sides ran the same seeds (every implementation of
-one seed starts from the same initial weights, so per-seed differences remove
-the initialisation's share of the spread); otherwise Welch's test is used.
+Seeds are paired when both sides ran the same seeds and both start from the
+harness's shared initial weights (`impl_info.shared_start`, true when absent):
+then one seed means the same weights, and, within one comparable group, the same
+split, so per-seed differences remove that shared share of the spread. An
+implementation with its own initialisers and split (keras-reference) shares
+nothing with another's seed of the same number: it is compared by Welch's test,
+as are sides that ran different seeds.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bench.report.published import PUBLISHED_REFERENCE_ACCURACY
 from bench.report.summary import Curve, ImplSummary
 from bench.stats import Comparison, compare_means, t_ppf
 
@@ -34,9 +39,11 @@ ALPHA = 0.05
 DEFAULT_BASELINE = "keras-jax"  # the reference program runs Keras on JAX
 DEFAULT_MARGIN = 0.01  # absolute top-100 accuracy; justified in MARGIN_RATIONALE
 
+_PUBLISHED = [v for _, v in sorted(PUBLISHED_REFERENCE_ACCURACY.items(), key=lambda kv: len(kv[0]))]
 MARGIN_RATIONALE = (
     "The margin is {margin:g} absolute top-100 accuracy. The reference program's three "
-    "depths differ by at most 0.009 (0.310, 0.309, 0.301), so a gap under 0.01 is smaller "
+    f"depths differ by at most {max(_PUBLISHED) - min(_PUBLISHED):.3f} "
+    f"({', '.join(f'{v:.3f}' for v in _PUBLISHED)}), so a gap under 0.01 is smaller "
     "than what changing the model's depth does: no reader would pick a framework for it. "
     "The baseline's own seed-to-seed standard deviation is shown next to each verdict so "
     "the margin can be judged against the noise it has to see through."
@@ -93,9 +100,11 @@ def seeds_needed(cmp: Comparison, margin: float, limit: int = 200) -> int | None
     return None
 
 
-def compare_seeds(a: dict[int, float], b: dict[int, float]) -> Comparison:
-    """Paired on seeds when both sides ran exactly the same seeds, else Welch."""
-    if sorted(a) == sorted(b) and len(a) >= 2:
+def compare_seeds(a: dict[int, float], b: dict[int, float], shared_start: bool = True
+                  ) -> Comparison:
+    """Paired on seeds when both sides ran exactly the same seeds from the shared
+    initial weights (`shared_start`: both sides do), else Welch."""
+    if shared_start and sorted(a) == sorted(b) and len(a) >= 2:
         seeds = sorted(a)
         return compare_means([a[s] for s in seeds], [b[s] for s in seeds], paired=True)
     return compare_means(list(a.values()), list(b.values()))
@@ -140,7 +149,8 @@ def _separation_text(s: ImplSummary, base: ImplSummary) -> str:
 
 def verdict(s: ImplSummary, base: ImplSummary, margin: float = DEFAULT_MARGIN) -> Verdict:
     """TOST verdict for `s` against the baseline `base` in the same group."""
-    cmp = compare_seeds(s.seed_accuracy, base.seed_accuracy)
+    cmp = compare_seeds(s.seed_accuracy, base.seed_accuracy,
+                        shared_start=s.shared_start and base.shared_start)
     result = classify(cmp, margin)
     base_vals = list(base.seed_accuracy.values())
     sd = float(np.std(base_vals, ddof=1)) if len(base_vals) > 1 else math.nan

@@ -20,21 +20,20 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from bench.registry import REGISTRY  # noqa: E402
+from bench.report.published import published_accuracy  # noqa: E402
 from bench.report.summary import ImplSummary  # noqa: E402
 
 FIGSIZE = (7.0, 4.5)  # inches
 DPI = 100
 _COLORS = [plt.get_cmap("tab10")(i)[:3] for i in range(10)]  # fixed qualitative palette
 _COLORS += [(0.0, 0.0, 0.5), (0.72, 0.53, 0.04), (0.4, 0.0, 0.4)]  # beyond ten: navy, gold...
+_COLORS += [(0.35, 0.35, 0.35), (0.55, 0.27, 0.07), (0.0, 0.5, 0.5)]  # grey, brown, teal
 # Colour order, fixed once and only ever appended to, so a registry entry added in the
 # middle never recolours the plots already committed; other names follow in registry order.
 _COLOR_ORDER = ("keras-jax", "keras-tf", "keras-torch", "jax", "jax-scan", "jax-padded",
-                "jax-dedup", "torch", "torch-dedup", "torch-compile", "jax-sparse", "torch-sparse")
+                "jax-dedup", "torch", "torch-dedup", "torch-compile", "jax-sparse", "torch-sparse",
+                "keras-reference", "keras-reference-tf", "keras-reference-torch")
 
-# The keras-io reference program's published top-100 accuracy, and the spec it used.
-REFERENCE_ACCURACY = {(32,): 0.310, (64, 32): 0.309, (128, 64, 32): 0.301}
-REFERENCE_SPEC = {"epochs": 30, "batch_size": 1000, "learning_rate": 0.05, "embedding_dim": 32,
-                  "top_k": 100, "dataset": "ml-100k"}
 
 
 def save_png(fig: Figure, path: Path) -> None:
@@ -83,8 +82,8 @@ def accuracy_vs_epoch(summaries: dict[str, ImplSummary], title: str,
         ax.plot(c.x, mean, marker="o", ms=3, color=color, label=f"{s.impl} ({len(c.seeds)} seeds)")
         ax.fill_between(c.x, lo, hi, color=color, alpha=0.2, linewidth=0)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
-    ref = REFERENCE_ACCURACY.get(tuple(spec.get("layer_sizes") or ()))  # type: ignore[arg-type]
-    if ref is not None and all(spec.get(k) == v for k, v in REFERENCE_SPEC.items()):
+    ref = published_accuracy(spec)
+    if ref is not None:
         ax.plot([30], [ref], marker="*", ms=12, color="black", linestyle="none",
                 label="keras-io reference (30 epochs)")
     ax.legend(fontsize=8)
@@ -131,6 +130,39 @@ def time_to_accuracy(summaries: dict[str, ImplSummary], title: str, path: Path) 
     ax.legend(fontsize=8)
     save_png(fig, path)
 
+
+def accuracy_distributions(slots: list[tuple[str, dict[str, list[float]], float | None]],
+                           title: str, path: Path) -> None:
+    """Final accuracy over seeds side by side: per slot (one group, i.e. one depth) a box
+    (whiskers at min and max) and every seed's point per implementation, and a black star
+    for the published single run where the slot has one (Against the reference program).
+
+    Args:
+        slots: (x label, impl -> per-seed values, published value or None), in order.
+    """
+    fig, ax = _new(title, "", "top-100 accuracy (numpy, after the last epoch)")
+    impls = list(dict.fromkeys(i for _, vals, _ in slots for i in vals))
+    width = 0.8 / max(len(impls), 1)
+    labelled: set[str] = set()
+    for x, (_, vals, published) in enumerate(slots):
+        for j, impl in enumerate(impls):
+            v = vals.get(impl) or []
+            if not v:
+                continue
+            pos = x + (j - (len(impls) - 1) / 2) * width
+            ax.boxplot([v], positions=[pos], widths=0.7 * width, whis=(0, 100),
+                       showfliers=False, manage_ticks=False)
+            spread_x = np.linspace(-0.2, 0.2, len(v)) * width  # fixed offsets: no random jitter
+            ax.scatter(pos + spread_x, v, s=12, color=_color(impl), zorder=3,
+                       label=None if impl in labelled else impl)
+            labelled.add(impl)
+        if published is not None:
+            ax.plot([x], [published], marker="*", ms=12, color="black", linestyle="none",
+                    label=None if "published" in labelled else "keras-io published run")
+            labelled.add("published")
+    ax.set_xticks(range(len(slots)), [label for label, _, _ in slots], fontsize=8)
+    ax.legend(fontsize=8)
+    save_png(fig, path)
 
 
 def scaling(series_values: dict[str, tuple[list[int], list[float]]], title: str, xlabel: str,

@@ -77,6 +77,9 @@ class Run:
     sync: str  # the impl's device synchronisation mechanism
     device_name: str
     options: Mapping[str, Any] = field(default_factory=dict)  # impl_info.resolved_options
+    # Started from the harness's shared initial weights (impl_info.shared_start; records
+    # written before the field existed did, so absent means true).
+    shared_start: bool = True
 
     def figure(self, name: str) -> float:
         """A numeric figure, nan when absent or null."""
@@ -146,6 +149,7 @@ def to_run(rec: Mapping[str, Any]) -> Run:
         sync=str(info.get("sync_mechanism") or "?"),
         device_name=str(info.get("device_name") or spec.get("device") or "?"),
         options=info.get("resolved_options") or {},
+        shared_start=info.get("shared_start") is not False,
     )
 
 

@@ -47,6 +47,7 @@ class ImplSummary:
     peak_rss_mb: Spread
     peak_device_mb: Spread
     retrieve_agreement: float  # min over runs; nan when not measured
+    shared_start: bool = True  # every run started from the harness's shared initial weights
     retrieval: dict[int, dict[str, Spread]] = field(default_factory=dict)  # batch -> metric
 
     @property
@@ -143,7 +144,7 @@ def summarize(impl: str, runs: Sequence[Run]) -> ImplSummary:
         peak_rss_mb=spread([r.figure("peak_rss_mb") for r in runs]),
         peak_device_mb=spread([r.figure("peak_device_memory_mb") for r in runs]),
         retrieve_agreement=min(agreement) if agreement else math.nan,
-        retrieval=_retrieval(runs),
+        retrieval=_retrieval(runs), shared_start=all(r.shared_start for r in runs),
     )
 
 

@@ -95,7 +95,7 @@ def training_table(summaries: dict[str, ImplSummary], baseline: str) -> Table:
     cols = [
         Column("impl", lambda r: str(r["impl"])),
         Column("seeds", lambda r: str(r["seeds"])),
-        Column("top-100 accuracy, mean [95% CI]", _acc_cell),
+        Column("top-100 accuracy, mean [95% CI]", acc_cell),
         Column("compile_s", lambda r: med_range(r, "compile_s", 2)),
         Column(f"× {baseline}", lambda r: num(r["compile_s_ratio"], 2)),
         Column("train_epoch_s", lambda r: med_range(r, "train_epoch_s", 3)),
@@ -113,7 +113,8 @@ def training_table(summaries: dict[str, ImplSummary], baseline: str) -> Table:
 _SPREAD_ATTR = {"compile_s": "compile_s", "train_epoch_s": "epoch_s", "train_step_ms": "step_ms"}
 
 
-def _acc_cell(r: Row) -> str:
+def acc_cell(r: Row) -> str:
+    """ "mean [low, high]" of a row's top100_accuracy_mean/_ci95_low/_ci95_high."""
     mean = num(r["top100_accuracy_mean"], 4)
     lo, hi = r["top100_accuracy_ci95_low"], r["top100_accuracy_ci95_high"]
     return mean if math.isnan(lo) else f"{mean} [{num(lo, 4)}, {num(hi, 4)}]"
@@ -160,9 +161,9 @@ def parity_table(verdicts: Sequence[Verdict], summaries: dict[str, ImplSummary])
     cols = [
         Column("impl", lambda r: str(r["impl"])),
         Column("seeds", lambda r: f"{r['seeds']} vs {r['baseline_seeds']} ({r['design']})"),
-        Column("Δ accuracy", lambda r: _signed(r["diff_mean"])),
-        Column("90% CI of Δ", lambda r: f"[{_signed(r['diff_ci90_low'])}, "
-                                       f"{_signed(r['diff_ci90_high'])}]"),
+        Column("Δ accuracy", lambda r: signed(r["diff_mean"])),
+        Column("90% CI of Δ", lambda r: f"[{signed(r['diff_ci90_low'])}, "
+                                       f"{signed(r['diff_ci90_high'])}]"),
         Column("p (TOST)", lambda r: num(r["p_tost"], 3)),
         Column("p (Δ≠0)", lambda r: num(r["p_difference"], 3)),
         Column("baseline seed SD", lambda r: num(r["baseline_seed_sd"], 4)),
@@ -187,7 +188,8 @@ def _seeds_cell(r: Row) -> str:
     return "over 200 per side at this spread"
 
 
-def _signed(x: float) -> str:
+def signed(x: float) -> str:
+    """`x` with a sign and 4 decimals, "n/a" when nan."""
     return "n/a" if math.isnan(x) else f"{x:+.4f}"
 
 
