@@ -88,8 +88,8 @@ class ReferenceSection:
     alone: list[str] = field(default_factory=list)  # slugs: reference runs, no keras-jax
 
 
-def find_reference(groups: Sequence[GroupReport], all_runs: Sequence[Run], margin: float
-         ) -> ReferenceSection:
+def find_reference(groups: Sequence[GroupReport], all_runs: Sequence[Run],
+                   margin: float) -> ReferenceSection:
     """The section over the report's groups; `all_runs`: every ok run (is there any?)."""
     if not any(is_reference(r.impl) for r in all_runs):
         return ReferenceSection(found=False)
