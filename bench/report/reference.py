@@ -46,7 +46,9 @@ PREFIX = "keras-reference"  # keras-reference, keras-reference-tf, keras-referen
 PRIMARY = "keras-jax"  # the cache-fed Keras model on the reference's backend
 TITLE = "Against the reference program"
 PLOT_NAME = "against-reference"  # plots/<PLOT_NAME>.png
-NAN_OPTIONS = ("nan_candidate_rows", "topk_returns_nan_row")  # impl_info.resolved_options
+# What keras-reference records in impl_info.resolved_options about the candidate set's NaN
+# row: how many rows, whether its backend's top-k returns one, for what share of queries.
+NAN_OPTIONS = ("nan_candidate_rows", "topk_returns_nan_row", "topk_nan_row_query_share")
 
 
 def is_reference(impl: str) -> bool:
@@ -127,8 +129,13 @@ def _options(runs: Sequence[Run]) -> str:
     "nan_candidate_rows=1"; "" when they say nothing."""
     parts = []
     for name in NAN_OPTIONS:
-        seen = sorted({str(r.options[name]) for r in runs if name in r.options})
-        if seen:
+        values = [r.options[name] for r in runs if r.options.get(name) is not None]
+        numeric = [float(v) for v in values if isinstance(v, int | float)
+                   and not isinstance(v, bool)]
+        if len(set(numeric)) > 3:  # a share that varies by run: its range
+            parts.append(f"{name}={min(numeric):.3g}–{max(numeric):.3g}")
+        elif values:
+            seen = sorted({f"{v:.3g}" if isinstance(v, float) else str(v) for v in values})
             parts.append(f"{name}={'/'.join(seen)}")
     return "; ".join(parts)
 

@@ -41,7 +41,9 @@ def _reference_run(seed: int, layers: tuple[int, ...], acc: float, split: str) -
     # The reference's own metric loses a slot per top-100 list to the NaN candidate row.
     return _patched(rec, split, {"top100_accuracy_impl": acc - 0.004, "prepare_s": 25.0,
                                  "cache_load_s": 0.0, "build_s": 3.0},
-                    {"shared_start": False, "resolved_options": {"nan_candidate_rows": 1}})
+                    {"shared_start": False, "resolved_options": {
+                        "nan_candidate_rows": 1, "topk_returns_nan_row": True,
+                        "topk_nan_row_query_share": 1.0}})
 
 
 def _primary_run(seed: int, layers: tuple[int, ...], acc: float, split: str) -> dict[str, Any]:
@@ -74,7 +76,9 @@ def test_section_gives_the_welch_verdict_costs_and_published_placement(tmp_path:
     assert section.count("### Layers") == 2
     assert "**equivalent** (welch:" in section  # 10 vs 10 seeds, Welch: never paired
     assert "paired" not in section
-    assert "nan_candidate_rows=1" in section and "-0.0040" in section  # own - numpy
+    assert ("nan_candidate_rows=1; topk_returns_nan_row=True; topk_nan_row_query_share=1"
+            in section)
+    assert "| -0.0040 |" in section  # own - numpy
     assert "| keras-reference | 10 | 25.000 " not in section  # columns: cache load first
     assert "| keras-reference | 10 | 0.000 | 25.000 |" in section
     assert "| 2.00 |" in section  # the reference's epoch against keras-jax's
