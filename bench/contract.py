@@ -7,7 +7,8 @@ calls `synchronize` at the end of every timed region.
 
 Life of one run, as the harness drives it:
 
-    impl = Impl(spec, dataset, initial_weights)   # build; host->device copies here
+    data = Impl.prepare(spec, dataset)             # timed as prepare_s (default: dataset)
+    impl = Impl(spec, data, initial_weights)      # build; host->device copies here
     for epoch in 1..E:
         if epoch == 1: impl.compile_ahead()        # timed apart, inside epoch 1
         losses = impl.train_epoch(); impl.synchronize()
@@ -48,17 +49,32 @@ class RetrievalImpl(ABC):
 
     Args (constructor):
         spec: the run's hyperparameters (layer sizes, batch size, learning rate, ...).
-        data: the dataset loaded from the cache (numpy arrays). The constructor
-            converts everything it will train and evaluate on to framework
-            tensors, so no host-to-device copy happens inside a timed region.
+        data: what `prepare` returned: by default the dataset loaded from the cache
+            (numpy arrays). The constructor converts everything it will train and
+            evaluate on to framework tensors, so no host-to-device copy happens
+            inside a timed region.
         weights: initial weights in the neutral layout (bench.weights), loaded
-            exactly; every implementation of one seed starts from the same point.
+            exactly; every implementation of one seed starts from the same point
+            (ignored where `shared_start` is False).
     """
 
     framework: ClassVar[str]  # "jax" | "tensorflow" | "torch" | "numpy"
     sync_mechanism: ClassVar[str]  # e.g. "jax.block_until_ready", "torch.cuda.synchronize"
+    # Whether it starts from the harness's initial weights (bench.weights). False for an
+    # implementation with its own initialisers (and split): it ignores `weights`, cannot
+    # import any, and is compared with the others by distribution over seeds, not step by step.
+    shared_start: ClassVar[bool] = True
 
-    def __init__(self, spec: RunSpec, data: Dataset, weights: Weights) -> None:
+    @classmethod
+    def prepare(cls, spec: RunSpec, data: Dataset) -> Any:
+        """Data preparation the implementation does itself, before it is built.
+
+        The harness times it as `prepare_s` and passes the result to the constructor
+        as `data`. The default hands the cache's Dataset on unchanged.
+        """
+        return data
+
+    def __init__(self, spec: RunSpec, data: Any, weights: Weights) -> None:
         self.spec = spec
         self.data = data
         self.loop_hooks = LoopHooks()
@@ -125,6 +141,16 @@ class RetrievalImpl(ABC):
     @abstractmethod
     def device_name(self) -> str:
         """The device the model runs on, e.g. "cpu" or "cuda:0 (NVIDIA H200)"."""
+
+    def evaluation_targets(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """What the harness's numpy accuracy scores `query_embeddings("test")` against.
+
+        (movie id of each candidate row, movie id of each test row, the test rows'
+        5-star mask). The default is the cache's candidates and test split.
+        """
+        data = self.data
+        return (np.asarray(data.candidates["movie_id"]),
+                np.asarray(data.test.features["movie_id"]), data.test.five_star())
 
     def compile_ahead(self) -> str | None:
         """Compile the training programs without running them, where the framework can.

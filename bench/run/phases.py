@@ -132,8 +132,11 @@ def _derive_training_figures(rec: RunRecord, times: dict[str, list], rows: int) 
     f["top100_accuracy_impl"] = curve["val_top100_accuracy"][-1]
 
 
-def numpy_accuracy(impl: RetrievalImpl, data: Dataset, spec: RunSpec, rec: RunRecord) -> tuple:
+def numpy_accuracy(impl: RetrievalImpl, spec: RunSpec, rec: RunRecord) -> tuple:
     """Top-k accuracy from the exported embeddings, in numpy (the independent check).
+
+    Scored against `impl.evaluation_targets()`: the cache's candidates and test split,
+    or an implementation's own (one that splits the ratings itself).
 
     Returns (test query embeddings, candidate embeddings, numpy's top-k rows) for the
     retrieval phase and `--save-embeddings`.
@@ -141,10 +144,8 @@ def numpy_accuracy(impl: RetrievalImpl, data: Dataset, spec: RunSpec, rec: RunRe
     start = now_ns()
     queries = np.asarray(impl.query_embeddings("test"), dtype=np.float32)
     candidates = np.asarray(impl.candidate_embeddings(), dtype=np.float32)
-    top = top_k_indices(queries, candidates, spec.top_k)
-    accuracy = top_k_accuracy(
-        top, data.candidates["movie_id"], data.test.features["movie_id"], data.test.five_star()
-    )
+    top = top_k_indices(queries, candidates, spec.top_k)  # a NaN score ranks last
+    accuracy = top_k_accuracy(top, *impl.evaluation_targets())
     rec.figures["numpy_eval_s"] = seconds(start, now_ns())
     rec.figures["top100_accuracy_numpy"] = accuracy
     impl_acc = rec.figures.get("top100_accuracy_impl")

@@ -22,6 +22,9 @@ no tensor built yet: what the framework itself costs is the difference), and wha
 run needs (bench.spec.MemoryNeed): need_params_mb, need_optimizer_mb (Adagrad: one
 accumulator per parameter), need_data_mb (the dataset arrays) and need_mb (their sum).
 num_users and num_movies are the dataset's vocabulary sizes (the tables have one row more).
+prepare_s times the implementation's own data preparation (RetrievalImpl.prepare: ~0 for
+those fed by the cache); impl_info.shared_start says whether it started from the
+harness's initial weights.
 """
 
 from __future__ import annotations
@@ -41,11 +44,11 @@ import numpy as np
 import psutil
 
 from bench.contract import RetrievalImpl
-from bench.data.cache import DatasetRef, load_ref
+from bench.data.cache import ENV_VAR, DatasetRef, load_ref
 from bench.data.dataset import Dataset, Split
 from bench.process import EventPipe, child_main
 from bench.record import STATUS_FAILED, STATUS_OK, RunRecord, error_tail
-from bench.registry import entry_for
+from bench.registry import entry_for, is_target
 from bench.run import export, phases
 from bench.spec import MB, RunSpec, memory_need
 from bench.store import ResultsStore
@@ -62,7 +65,9 @@ def run_job(job: dict[str, Any], rec: RunRecord, progress: EventPipe) -> None:
     figures["rss_start_mb"] = _rss_mb()
     progress("phase", phase="cache_load")
     # The parent verified every byte; this checks the cache still holds that content.
-    data, figures["cache_load_s"] = timed(lambda: load_ref(DatasetRef.from_dict(job["dataset"])))
+    ref = DatasetRef.from_dict(job["dataset"])
+    _pin_cache_root(ref)
+    data, figures["cache_load_s"] = timed(lambda: load_ref(ref))
     rec.dataset["content_hash"] = data.content_hash
     figures["train_rows"], figures["test_rows"] = len(data.train), len(data.test)
     figures["num_users"], figures["num_movies"] = data.vocab.num_users, data.vocab.num_movies
@@ -76,15 +81,17 @@ def run_job(job: dict[str, Any], rec: RunRecord, progress: EventPipe) -> None:
     weights, figures["weights_init_s"] = timed(
         lambda: init_weights(data.vocab, spec.layer_sizes, spec.embedding_dim, spec.seed)
     )
+    progress("phase", phase="prepare")
+    prepared, figures["prepare_s"] = timed(lambda: cls.prepare(spec, data))
     progress("phase", phase="build")
-    impl, figures["build_s"] = timed(lambda: _build(cls, spec, data, weights))
+    impl, figures["build_s"] = timed(lambda: _build(cls, spec, prepared, weights))
     rec.impl_info.update(_impl_info(impl))
     progress("phase", phase="train")
     phases.train(impl, data, rec, progress)
     # Before the numpy check's (block x candidates) score matrices: training's own peak.
     figures["peak_rss_train_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     progress("phase", phase="evaluate")
-    queries, candidates, numpy_top = phases.numpy_accuracy(impl, data, spec, rec)
+    queries, candidates, numpy_top = phases.numpy_accuracy(impl, spec, rec)
     progress("phase", phase="retrieve")
     phases.retrieval(impl, queries, numpy_top, spec, rec, float(job["retrieve_budget_s"]))
     phases.memory(impl, rec)
@@ -93,6 +100,16 @@ def run_job(job: dict[str, Any], rec: RunRecord, progress: EventPipe) -> None:
                                full.vocab, _data_bytes(full)).figures())
     if job.get("save_embeddings"):
         export.save_embeddings(Path(job["save_embeddings"]), rec, candidates, queries)
+
+
+def _pin_cache_root(ref: DatasetRef) -> None:
+    """Make this process's cache root the one the parent resolved (its --cache-dir too).
+
+    An implementation that reads more than the cache's arrays (keras-reference's raw
+    records, bench.data.tfds_records) then finds them under the run's cache root.
+    """
+    if not is_target(ref.name):
+        os.environ[ENV_VAR] = str(Path(ref.location).parent)
 
 
 def _rss_mb() -> float:
@@ -137,7 +154,7 @@ class _Head(Mapping[str, np.ndarray]):
         return len(self._columns)
 
 
-def _build(cls: type[RetrievalImpl], spec: RunSpec, data: Dataset, weights: Any) -> RetrievalImpl:
+def _build(cls: type[RetrievalImpl], spec: RunSpec, data: Any, weights: Any) -> RetrievalImpl:
     impl = cls(spec, data, weights)
     impl.synchronize()  # host->device copies belong to the build phase
     return impl
@@ -147,6 +164,7 @@ def _impl_info(impl: RetrievalImpl) -> dict[str, Any]:
     return {
         "framework": impl.framework,
         "sync_mechanism": impl.sync_mechanism,
+        "shared_start": impl.shared_start,
         "device_name": impl.device_name(),
         "versions": impl.versions(),
         "resolved_options": impl.resolved_options(),
