@@ -1,50 +1,16 @@
-"""Test helpers: raw tables in tfds field format, and writers of the official file formats."""
+"""Test helpers: writers of the official file formats; the tfds-form tables re-exported
+from bench.data.tfds_records, where the reference implementation reads them."""
 
 from __future__ import annotations
 
 import zipfile
 from pathlib import Path
 
-import numpy as np
-
 from bench.data import labels
-from bench.data.featurespace import tfds_stream_order
 from bench.data.raw import RawTables
+from bench.data.tfds_records import movies_table, stream_ratings
 
-
-def stream_ratings(raw: RawTables) -> dict[str, np.ndarray]:
-    """The ratings in tfds record order and tfds field format, as the reference reads them."""
-    ratings = raw.ratings
-    if not raw.stream_ordered:
-        ratings = ratings.iloc[tfds_stream_order(len(ratings))]
-    users = raw.users.set_index("user_id").loc[ratings["user_id"]]
-    titles = raw.movies.set_index("movie_id")["title"].loc[ratings["movie_id"]]
-    return {
-        "user_id": ratings["user_id"].to_numpy(np.int64),
-        "movie_id": ratings["movie_id"].to_numpy(np.int64),
-        "raw_user_age": users["age"].to_numpy(np.float32),
-        "user_gender": users["is_male"].to_numpy(bool),
-        "user_occupation_label": users["occupation"].to_numpy(np.int64),
-        "user_rating": ratings["rating"].to_numpy(np.float32),
-        "timestamp": ratings["timestamp"].to_numpy(np.int64),
-        "movie_title": titles.to_numpy().astype(str),
-    }
-
-
-def movies_table(raw: RawTables) -> dict[str, np.ndarray]:
-    """Movies by id: ids, titles, genre lists as a padded matrix plus lengths."""
-    movies = raw.movies.sort_values("movie_id")
-    genres = movies["genres"].tolist()
-    width = max(len(g) for g in genres)
-    matrix = np.zeros((len(genres), width), np.int64)
-    for row, gs in enumerate(genres):
-        matrix[row, : len(gs)] = gs
-    return {
-        "movies_id": movies["movie_id"].to_numpy(np.int64),
-        "movies_title": movies["title"].to_numpy().astype(str),
-        "movies_genres": matrix,
-        "movies_num_genres": np.array([len(g) for g in genres]),
-    }
+__all__ = ["movies_table", "stream_ratings", "write_ml100k", "write_ml1m", "zip_folder"]
 
 
 _ML100K_OCCUPATION_TEXT = {  # one u.user text per tfds label (the map is many-to-one)
