@@ -69,6 +69,9 @@ class ImplEntry(RequiresModules):
     extra: str  # `pip install -e '.[<extra>]'` brings them
     env: Mapping[str, str] = field(default_factory=dict)  # worker environment, e.g. KERAS_BACKEND
     description: str = ""
+    # The class's RetrievalImpl.shared_start, known here without importing it (parity refuses
+    # an implementation that cannot start from the harness's weights).
+    shared_start: bool = True
 
     def load(self) -> type[RetrievalImpl]:
         """Import the implementation class (only ever in a worker process)."""
@@ -99,6 +102,22 @@ def _keras(name: str, backend: str, extra: str) -> ImplEntry:
         extra=extra,
         env={"KERAS_BACKEND": backend, **(_TORCH_ENV if backend == "torch" else {})},
         description=f"Keras 3 model (keras.ops, keras_rs) on the {backend} backend",
+    )
+
+
+def _reference(name: str, backend: str) -> ImplEntry:
+    """The reference program's own pipeline (tf.data, FeatureSpace) on one Keras backend."""
+    return ImplEntry(
+        name=name,
+        target="impls.keras_reference.impl:KerasReference",
+        framework=backend,
+        requires=tuple(dict.fromkeys(("keras", "keras_rs", "tensorflow", backend))),
+        extra="tf" if backend == "tensorflow" else "all",
+        env={"KERAS_BACKEND": backend, **(_TORCH_ENV if backend == "torch" else {})},
+        description=f"the keras-io reference program's own pipeline (tf.data, FeatureSpace "
+                    f"adapted in the run, its shuffle split, Keras's initial weights) on the "
+                    f"{backend} backend",
+        shared_start=False,
     )
 
 
@@ -138,6 +157,10 @@ REGISTRY: dict[str, ImplEntry] = {
         _keras("keras-jax", "jax", "jax"),
         _keras("keras-tf", "tensorflow", "tf"),
         _keras("keras-torch", "torch", "torch"),
+        # The reference program's backend is jax (keras-io sets KERAS_BACKEND), hence no suffix.
+        _reference("keras-reference", "jax"),
+        _reference("keras-reference-tf", "tensorflow"),
+        _reference("keras-reference-torch", "torch"),
         _native("jax", "jax", "JaxRetrieval",
                 f"native JAX: whole training step under jax.jit; {_PACKED}"),
         _native("jax-scan", "jax", "JaxScanRetrieval",
@@ -298,6 +321,14 @@ def entry_for(name: str) -> ImplEntry:
 
 def _custom(target: str) -> ImplEntry:
     return ImplEntry(name=target, target=target, framework="custom", requires=(), extra="")
+
+
+def require_shared_start(entry: ImplEntry, what: str) -> None:
+    """UsageError for an implementation that cannot start from the harness's weights."""
+    if not entry.shared_start:
+        raise UsageError(f"{what}: {entry.name} starts from its own initial weights and split "
+                         "(shared_start False), so it has no shared-start parity; compare it "
+                         "by distribution over seeds")
 
 
 def require_installed(entry: ImplEntry) -> None:

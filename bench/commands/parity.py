@@ -93,6 +93,8 @@ def _check_args(args: argparse.Namespace) -> tuple[list[str], list[int], tuple[i
     if len(reference) != 1:
         raise UsageError(f"--reference: one implementation, got {args.reference!r}")
     ref = reference[0].name
+    for entry in (*entries, *reference):
+        registry.require_shared_start(entry, "bench parity")
     counts = _device_counts(args.devices, args.batch_size)
     for entry in entries:
         registry.check_devices(entry, counts[-1])

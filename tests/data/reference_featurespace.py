@@ -5,8 +5,9 @@ Usage: python reference_featurespace.py IN.npz OUT.npz
 IN holds ratings in tfds record order, in tfds field format (raw_user_age,
 user_gender, user_occupation_label, user_rating, movie_title, user_id,
 movie_id) and the movies table (movie_id, movie_title, genre lists). The
-preprocessing below is configured exactly like keras-io
-examples/keras_rs/deep_recommender.py; OUT holds every encoded column.
+preprocessing is the keras-reference implementation's, configured exactly like
+keras-io examples/keras_rs/deep_recommender.py
+(impls/keras_reference/featurespace.py); OUT holds every encoded column.
 Runs with the reference's KERAS_BACKEND (jax); imports TensorFlow.
 """
 
@@ -23,25 +24,12 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from impls.keras_reference.featurespace import (  # noqa: E402
+    reference_feature_space,
+    title_vectorizer,
+)
+
 RATING_KEYS = ("raw_user_age", "user_gender", "user_occupation_label", "user_rating", "movie_title")
-
-
-def reference_feature_space(title_vectorizer: keras.layers.TextVectorization):
-    """The reference's FeatureSpace, feature for feature."""
-    fs = keras.utils.FeatureSpace
-    return fs(
-        features={
-            "raw_user_age": fs.float_discretized(num_bins=10, output_mode="int"),
-            "user_gender": fs.integer_categorical(num_oov_indices=0, output_mode="int"),
-            "user_occupation_label": fs.integer_categorical(num_oov_indices=0, output_mode="int"),
-            "user_rating": fs.float_rescaled(scale=1.0 / 4.0, offset=-1.0 / 4.0),
-            "movie_title": fs.feature(
-                preprocessor=title_vectorizer, dtype="string", output_mode="float"
-            ),
-        },
-        crosses=[fs.cross(("user_gender", "raw_user_age"), crossing_dim=20, output_mode="int")],
-        output_mode="dict",
-    )
 
 
 def age_space():
@@ -79,23 +67,21 @@ def main(in_path: str, out_path: str) -> None:
     ratings["movie_title"] = ratings["movie_title"].astype(object)
     ratings_ds = tf.data.Dataset.from_tensor_slices(ratings)  # unbatched, like tfds.load
     titles = data["movies_title"].astype(object)
-    title_vectorizer = keras.layers.TextVectorization(
-        max_tokens=10_000, output_sequence_length=16, dtype="int32"
-    )
-    title_vectorizer.adapt(tf.data.Dataset.from_tensor_slices(titles))
-    title_token_count = title_vectorizer.vocabulary_size()
-    space = reference_feature_space(title_vectorizer)
+    vectorizer = title_vectorizer()
+    vectorizer.adapt(tf.data.Dataset.from_tensor_slices(titles))
+    title_token_count = vectorizer.vocabulary_size()
+    space = reference_feature_space(vectorizer)
     space.adapt(ratings_ds)
     result = {f"out.{k}": v for k, v in encode(space, ratings).items()}
     # As the reference: candidate titles vectorised after FeatureSpace.adapt.
-    result["movies_title_vector"] = np.asarray(title_vectorizer(tf.constant(titles)))
+    result["movies_title_vector"] = np.asarray(vectorizer(tf.constant(titles)))
     genres = [list(data["movies_genres"][i, : data["movies_num_genres"][i]])
               for i in range(len(titles))]
     max_genres = max(len(g) for g in genres)
     result["movies_genres"] = np.array(
         [[g + 1 for g in gs] + [0] * (max_genres - len(gs)) for gs in genres], np.int32
     )
-    result["title_vocabulary"] = np.array(title_vectorizer.get_vocabulary(), dtype=str)
+    result["title_vocabulary"] = np.array(vectorizer.get_vocabulary(), dtype=str)
     result["counts"] = np.array([
         title_token_count,
         space.preprocessors["user_gender"].vocabulary_size(),

@@ -1,0 +1,1 @@
+"""keras-reference: the keras-io deep recommender program's own pipeline as an implementation."""
