@@ -11,6 +11,7 @@ is filled. What the reference spends on this is the run's `prepare_s`.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +28,13 @@ from bench.data.tfds_records import load_records  # noqa: E402
 from bench.registry import is_target  # noqa: E402
 from bench.spec import RunSpec  # noqa: E402
 from impls.keras_reference import featurespace as rfs  # noqa: E402
+
+if keras.backend.backend() != "tensorflow":
+    # tf.data runs on the host; TensorFlow would otherwise take the GPU's memory the
+    # model's backend needs (TF claims it all when it first starts its GPU devices).
+    # Unverified on a GPU here (no device was lent to this task).
+    with contextlib.suppress(RuntimeError):  # TF's devices already started: left as they are
+        tf.config.set_visible_devices([], "GPU")
 
 SHUFFLE_BUFFER = 100_000  # the reference's shuffle buffer
 REFERENCE_SPLIT_SEED = 42  # the reference's shuffle seed
