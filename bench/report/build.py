@@ -13,45 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from bench.report import devices, pytest_bench, shared_start
-from bench.report.parity import DEFAULT_BASELINE, DEFAULT_MARGIN, DIFFERENT, Verdict, verdict
+from bench.report.group import GroupReport
+from bench.report.parity import DEFAULT_BASELINE, DEFAULT_MARGIN, DIFFERENT, verdict
 from bench.report.reference import ReferenceSection, find_reference
 from bench.report.runs import Grouped, GroupKey, Run, group_records
 from bench.report.scaling import COMMANDS_FILE, Series, find_series
 from bench.report.shared_start import Pair
-from bench.report.summary import ImplSummary, summarize_group
-from bench.report.tables import Table, parity_table, retrieval_table, training_table
-
-
-@dataclass
-class GroupReport:
-    """One comparable group's summaries, tables and verdicts."""
-
-    key: GroupKey
-    runs: list[Run]
-    summaries: dict[str, ImplSummary]
-    verdicts: list[Verdict]
-    tables: list[Table]
-
-    @property
-    def slug(self) -> str:
-        """Stable file-name stem (GroupKey.slug)."""
-        return self.key.slug()
-
-    def csv_fields(self) -> dict[str, Any]:
-        """The group's identity, prefixed to every CSV row."""
-        k = self.key
-        return {"group": self.slug, "machine": k.machine, "gpu": k.gpu, "device": k.device,
-                "dataset": k.dataset, "dataset_hash": k.dataset_hash,
-                "layer_sizes": "x".join(str(n) for n in k.layer_sizes), "spec_id": k.spec_id(),
-                "versions": self.versions_text()}
-
-    def versions_text(self) -> str:
-        """Every package version seen in the group's runs, e.g. "jax 0.4.36, numpy 2.0.0"."""
-        seen: dict[str, set[str]] = {}
-        for r in self.runs:
-            for name, v in r.versions.items():
-                seen.setdefault(name, set()).add(v)
-        return ", ".join(f"{k} {'/'.join(sorted(v))}" for k, v in sorted(seen.items()))
+from bench.report.summary import summarize_group
+from bench.report.tables import parity_table, retrieval_table, training_table
 
 
 @dataclass

@@ -40,7 +40,7 @@ from bench.report.tables import (
 from bench.stats import spread, t_ppf
 
 if TYPE_CHECKING:  # build.py imports this module to build the section
-    from bench.report.build import GroupReport
+    from bench.report.group import GroupReport
 
 PREFIX = "keras-reference"  # keras-reference, keras-reference-tf, keras-reference-torch
 PRIMARY = "keras-jax"  # the cache-fed Keras model on the reference's backend

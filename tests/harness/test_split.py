@@ -90,3 +90,17 @@ def test_a_bad_split_is_one_line_exit_2_and_writes_nothing(results: Path) -> Non
     assert out.returncode == 2
     assert out.stderr.strip().count("\n") == 0 and "--split" in out.stderr
     assert not results.exists()
+
+
+def test_the_worker_trains_and_evaluates_on_the_runs_split(tmp_path: Path) -> None:
+    """--split 7 moves rows between train and test (losses and accuracy change); repeatable."""
+    def run(split: str, name: str) -> dict:
+        out = tmp_path / name
+        assert bench_run(*fake_args("FakeImpl", epochs=2, extra=("--split", split)),
+                         results=out).returncode == 0
+        (rec,) = read_lines(out)
+        return rec
+    cache, seven, again = run("cache", "a"), run("7", "b"), run("7", "c")
+    assert cache["curve"]["epoch_loss"] != seven["curve"]["epoch_loss"]
+    assert seven["curve"]["epoch_loss"] == again["curve"]["epoch_loss"]
+    assert seven["figures"]["test_rows"] == cache["figures"]["test_rows"]
