@@ -41,7 +41,7 @@ BASE: dict[str, tuple[str, ...]] = {
     "retrieval": ("retrieval", "--candidates", "1000", "--dim", "8", "--k", "10", "--batch", "1",
                   "--impl", "numpy", "--repeats", "2", "--min-calls", "1", "--budget", "0.05",
                   "--results", "{results}", "--no-report"),
-    "report": ("report", "--results", "results/runs", "--out", "{results}", "--no-plots"),
+    "report": ("report", "--results", "results/archive/runs-3-seeds-cache-split", "--out", "{results}", "--no-plots"),
     "data": ("data", "info", "--cache-dir", "{cache}"),
     "list": ("list",),
     "doctor": ("doctor", "--framework", "faiss", "--no-progress"),

@@ -14,7 +14,7 @@ from bench.spec import RunSpec, memory_estimate, memory_need
 from tests.fixtures import make_dataset
 from tests.harness.conftest import bench_run, fake_args, read_lines
 
-ARCHIVED = "runs-3-seeds-cache-split.jsonl"  # the 3-seed study on the cache's split
+ARCHIVED = "runs-3-seeds-cache-split/records.jsonl"  # the 3-seed study on the cache's split
 
 
 def test_caps_at_their_default_leave_old_hashes_and_keys_as_they_were() -> None:
