@@ -304,9 +304,16 @@ def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
 
 
 def _quiet_swallowed_interrupt(unraisable: Any, hook: Callable[[Any], None]) -> None:
-    """sys.unraisablehook: a KeyboardInterrupt a finaliser swallowed is raised again later."""
+    """sys.unraisablehook: a KeyboardInterrupt a finaliser swallowed is raised again later.
+
+    Nothing is unwinding, so the handlers go back from ignoring to raising: the next
+    Ctrl-C or SIGTERM stops the work at once instead of being ignored to the block's end.
+    """
     if unraisable.exc_type is not KeyboardInterrupt:
         hook(unraisable)
+    elif threading.current_thread() is threading.main_thread():
+        for sig in _INTERRUPTS:
+            signal.signal(sig, _raise_interrupt)
 
 
 @contextlib.contextmanager
@@ -324,12 +331,12 @@ def interruptible() -> Iterator[None]:
     """
     old = {sig: signal.getsignal(sig) for sig in _INTERRUPTS}
     nested = any(h is _raise_interrupt for h in old.values())
+    for sig in _INTERRUPTS:  # first: off the main thread this raises, before any state changed
+        signal.signal(sig, _raise_interrupt)
     mask = None if nested else signal.pthread_sigmask(signal.SIG_UNBLOCK, set(_INTERRUPTS))
     hook = sys.unraisablehook
     sys.unraisablehook = lambda u: _quiet_swallowed_interrupt(u, hook)
     _raised.append(False)
-    for sig in _INTERRUPTS:
-        signal.signal(sig, _raise_interrupt)
     try:
         yield
         if _raised[-1]:  # raised, then swallowed: the block must not end as if uninterrupted

@@ -232,6 +232,10 @@ def _check_sizes(runs: list[sweep.Run], dataset: str, vocab: Vocabulary | None,
 def _resolve(args: argparse.Namespace, runs: list[sweep.Run]) -> DatasetRef:
     """The verified dataset; what can be refused without it is refused before it is built."""
     cache_dir = Path(args.cache_dir) if args.cache_dir else None
+    own = sorted({r.spec.impl for r in runs if not r.entry.shared_start})
+    if own and is_target(args.dataset):  # keras-reference* read the cache's raw records
+        raise UsageError(f"--impl {own[0]}: prepares its own data from a cached dataset's raw "
+                         f"records; --dataset {args.dataset} is a factory without them")
     if not is_target(args.dataset):
         _check_sizes(runs, args.dataset, None, names.parse_dataset(args.dataset).max_rows)
     # Numpy only, safe in the parent: verified once here, the workers trust it.

@@ -30,11 +30,16 @@ import numpy as np
 
 from bench.report.published import PUBLISHED_REFERENCE_ACCURACY
 from bench.report.summary import Curve, ImplSummary
+from bench.spec import SPLIT_SEED
 from bench.stats import Comparison, compare_means, t_ppf
 
 EQUIVALENT = "equivalent"
 DIFFERENT = "different"
 INCONCLUSIVE = "inconclusive (need more seeds)"
+# Two programs that split the data each their own way, both on a fixed split (spec.split
+# "cache" or N: e.g. numpy's permutation against tf.data's shuffle with the same seed):
+# their gap holds the two test sets' difference, which no number of seeds averages out.
+SPLIT_CONFOUNDED = "not compared (each on its own fixed split: run with --split seed)"
 ALPHA = 0.05
 DEFAULT_BASELINE = "keras-jax"  # the reference program runs Keras on JAX
 DEFAULT_MARGIN = 0.01  # absolute top-100 accuracy; justified in MARGIN_RATIONALE
@@ -147,11 +152,13 @@ def _separation_text(s: ImplSummary, base: ImplSummary) -> str:
     return "; ".join(parts)
 
 
-def verdict(s: ImplSummary, base: ImplSummary, margin: float = DEFAULT_MARGIN) -> Verdict:
-    """TOST verdict for `s` against the baseline `base` in the same group."""
-    cmp = compare_seeds(s.seed_accuracy, base.seed_accuracy,
-                        shared_start=s.shared_start and base.shared_start)
-    result = classify(cmp, margin)
+def verdict(s: ImplSummary, base: ImplSummary, margin: float = DEFAULT_MARGIN,
+            split: str = SPLIT_SEED) -> Verdict:
+    """TOST verdict for `s` against the baseline `base` in the same group (spec.split `split`)."""
+    shared = s.shared_start and base.shared_start
+    cmp = compare_seeds(s.seed_accuracy, base.seed_accuracy, shared_start=shared)
+    # Only cache-fed implementations share a fixed split; others draw their own.
+    result = classify(cmp, margin) if shared or split == SPLIT_SEED else SPLIT_CONFOUNDED
     base_vals = list(base.seed_accuracy.values())
     sd = float(np.std(base_vals, ddof=1)) if len(base_vals) > 1 else math.nan
     return Verdict(

@@ -18,9 +18,15 @@ PUBLISHED_REFERENCE_SPEC = {"epochs": 30, "batch_size": 1000, "learning_rate": 0
                             "embedding_dim": 32, "top_k": 100, "dataset": "ml-100k"}
 
 
+# Spec fields whose presence means the runs did something the published ones did not.
+CHANGED_BY = ("steps_per_epoch", "eval_rows", "devices")
+
+
 def published_accuracy(spec: Mapping[str, Any]) -> float | None:
     """The published figure for a group's spec dict, or None when it is not the published spec."""
     ref = PUBLISHED_REFERENCE_ACCURACY.get(tuple(spec.get("layer_sizes") or ()))
     if ref is None or any(spec.get(k) != v for k, v in PUBLISHED_REFERENCE_SPEC.items()):
+        return None
+    if any(spec.get(k) is not None for k in CHANGED_BY):  # capped, or on several devices
         return None
     return ref

@@ -37,6 +37,7 @@ from bench.report.tables import (
     signed,
     spread_fields,
 )
+from bench.spec import SPLIT_CACHE
 from bench.stats import spread, t_ppf
 
 if TYPE_CHECKING:  # build.py imports this module to build the section
@@ -107,7 +108,8 @@ def find_reference(groups: Sequence[GroupReport], all_runs: Sequence[Run],
 
 def _group(g: GroupReport, refs: list[str], margin: float) -> ReferenceGroup:
     base = g.summaries[PRIMARY]
-    verdicts = {r: verdict(g.summaries[r], base, margin) for r in refs}
+    split = g.key.spec_dict().get("split", SPLIT_CACHE)
+    verdicts = {r: verdict(g.summaries[r], base, margin, split) for r in refs}
     published = published_accuracy(g.key.spec_dict())
     return ReferenceGroup(g, refs, verdicts, accuracy_table(g.summaries, refs, verdicts),
                           cost_table(g.summaries), published,

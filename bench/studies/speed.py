@@ -149,7 +149,10 @@ def _build(args: argparse.Namespace) -> tuple[Answer, Handlers]:
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description="steady-epoch timing of the implementations")
     p.add_argument("--serve", action="store_true", help="(child) run the epoch server")
-    p.add_argument("--impl", default=",".join(registry.REGISTRY))
+    # Cache-fed implementations only: keras-reference* prepare their own data, which
+    # this in-process epoch server (no `prepare` phase) does not run.
+    p.add_argument("--impl", default=",".join(
+        name for name, e in registry.REGISTRY.items() if e.shared_start))
     p.add_argument("--depth", default="1,3")
     p.add_argument("--data", default="standin", help="tiny | standin | ml-100k")
     p.add_argument("--batch-size", type=int, default=1000)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -120,6 +122,34 @@ def test_an_interrupt_a_finaliser_swallowed_ends_the_block_interrupted(
         reached_the_end = True
     assert reached_the_end  # the work went on, as it does wherever the interrupt was swallowed
     assert "Exception ignored" not in capfd.readouterr().err  # and no traceback was printed
+
+
+def test_after_a_swallowed_interrupt_the_next_one_stops_the_work_at_once() -> None:
+    start = time.monotonic()
+    with pytest.raises(KeyboardInterrupt), interruptible():
+        _InterruptedFinaliser()  # swallowed: nothing unwinds, so Ctrl-C is not ignored after it
+        start = time.monotonic()
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(5)
+    assert time.monotonic() - start < 4
+
+
+def test_interruptible_off_the_main_thread_fails_before_changing_anything() -> None:
+    errors: list[BaseException] = []
+
+    def enter() -> None:
+        try:
+            with interruptible():
+                pass
+        except ValueError as exc:  # signal handlers belong to the main thread
+            errors.append(exc)
+
+    hook, mask = sys.unraisablehook, signal.pthread_sigmask(signal.SIG_BLOCK, set())
+    thread = threading.Thread(target=enter)
+    thread.start()
+    thread.join()
+    assert len(errors) == 1
+    assert sys.unraisablehook is hook and signal.pthread_sigmask(signal.SIG_BLOCK, set()) == mask
 
 
 def test_interruptible_unblocks_an_inherited_mask_and_restores_it() -> None:

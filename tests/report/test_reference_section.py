@@ -13,6 +13,8 @@ import pytest
 
 from bench.cli import main
 from bench.report.build import build
+from bench.report.parity import DIFFERENT, SPLIT_CONFOUNDED
+from bench.report.published import published_accuracy
 from bench.report.reference import placement
 from tests.report.records import make_record, write_study
 
@@ -168,3 +170,30 @@ def test_placement_of_a_published_value() -> None:
     far = placement([0.30, 0.31, 0.32], 0.40)
     assert far["z"] == pytest.approx(9.0) and not far["in_seed_range"] and not far["in_pi95"]
     assert placement([0.31], 0.31)["in_pi95"] is None  # one seed: no spread, no interval
+
+
+@pytest.mark.parametrize("split", ["cache", "7"])
+def test_an_own_split_impl_on_a_fixed_split_gets_no_verdict(split: str, tmp_path: Path) -> None:
+    """On a fixed split the two programs test on different rows: no verdict, never `different`."""
+    recs = [make_record(impl="keras-jax", seed=s, accuracy=0.30 + NOISE[s]) for s in range(10)]
+    recs += [make_record(impl="jax", seed=s, accuracy=0.35 + NOISE[s]) for s in range(10)]
+    for rec in recs[10:]:
+        _patched(rec, split, impl_info={"shared_start": False})
+    for rec in recs[:10]:
+        _patched(rec, split)
+    report = build(recs, tmp_path)
+    (v,) = report.groups[0].verdicts
+    assert v.verdict == SPLIT_CONFOUNDED
+    assert report.different() == []
+    for rec in recs:
+        rec["spec"]["split"] = "seed"
+    (v,) = build(recs, tmp_path).groups[0].verdicts
+    assert v.verdict == DIFFERENT  # per-seed splits on both sides: the gap is the programs'
+
+
+def test_no_published_figure_for_capped_or_multi_device_specs() -> None:
+    spec = {"layer_sizes": [32], "epochs": 30, "batch_size": 1000, "learning_rate": 0.05,
+            "embedding_dim": 32, "top_k": 100, "dataset": "ml-100k"}
+    assert published_accuracy(spec) == 0.310
+    for extra in ({"eval_rows": 500}, {"steps_per_epoch": 3}, {"devices": 2}):
+        assert published_accuracy({**spec, **extra}) is None
