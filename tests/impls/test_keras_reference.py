@@ -72,6 +72,8 @@ def test_parity_refuses_an_implementation_without_a_shared_start(flag: str) -> N
     assert "keras-reference starts from its own initial weights" in out.stderr
 
 
+@pytest.mark.skipif(not registry.get("keras-reference").installed(),
+                    reason="needs keras, keras_rs, tensorflow and jax")
 def test_run_refuses_a_factory_dataset_up_front(tmp_path: Path) -> None:
     """keras-reference reads a cached dataset's raw records; a module:function has none."""
     out = subprocess.run(
@@ -79,8 +81,6 @@ def test_run_refuses_a_factory_dataset_up_front(tmp_path: Path) -> None:
          "tests.fixtures:make_dataset", "--results", str(tmp_path / "runs")],
         cwd=ROOT, capture_output=True, text=True, timeout=60,
     )
-    if not registry.get("keras-reference").installed():
-        pytest.skip("needs keras, keras_rs, tensorflow and jax")
     assert out.returncode == 2, out.stderr
     assert out.stderr.strip().count("\n") == 0 and "factory" in out.stderr
     assert not (tmp_path / "runs").exists()
