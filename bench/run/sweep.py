@@ -133,7 +133,9 @@ class Run:
     def label(self) -> str:
         layers = "x".join(map(str, self.spec.layer_sizes))
         split = "" if self.spec.split == SPLIT_CACHE else f" (split {self.spec.split})"
-        return f"{self.spec.impl} [{layers}] seed {self.spec.seed} rep {self.repeat}{split}"
+        devices = "" if self.spec.devices == 1 else f" on {self.spec.devices} devices"
+        return (f"{self.spec.impl} [{layers}] seed {self.spec.seed} rep {self.repeat}"
+                f"{devices}{split}")
 
 
 def expand(

@@ -7,6 +7,7 @@ import pytest
 from bench import registry
 from bench.errors import UsageError
 from bench.run import sweep
+from bench.spec import RunSpec
 
 
 @pytest.mark.parametrize(
@@ -82,3 +83,11 @@ def test_out_of_tree_references_are_told_from_dataset_names(name: str, target: b
 def test_a_backwards_range_is_refused_not_dropped() -> None:
     with pytest.raises(UsageError, match="runs backwards; write 1-3"):
         sweep.parse_int_list("0,3-1", "--seed", minimum=0)
+
+
+def test_a_run_label_names_its_device_count_and_split() -> None:
+    entry = registry.get("jax")
+    one = sweep.Run(RunSpec(impl="jax"), 0, entry).label()
+    many = sweep.Run(RunSpec(impl="jax", devices=4, split="seed"), 0, entry).label()
+    assert "devices" not in one and "split" not in one
+    assert many.endswith("seed 0 rep 0 on 4 devices (split seed)")
