@@ -14,7 +14,7 @@ run() {
 }
 common=(--seed 0-9 --split seed --results results/runs --resume --no-progress)
 run run --impl keras-reference,keras-jax --depth 1,3 "${common[@]}"
-run run --impl jax,torch,keras-tf,keras-torch --depth 1,3 "${common[@]}"
 run run --impl keras-reference-tf,keras-reference-torch --depth 1 --seed 0 --split seed \
     --results results/runs --resume --no-progress
+run run --impl jax,torch,keras-tf,keras-torch --depth 1,3 "${common[@]}"
 run report --results results/runs --out results
