@@ -63,7 +63,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # `kill -USR1 <pid>` prints every thread's stack to stderr: how a hang is diagnosed.
     # The process's own stderr (fd 2): sys.stderr may be a capture without a file number.
     with contextlib.suppress(AttributeError, OSError, ValueError):
-        faulthandler.register(signal.SIGUSR1, file=sys.__stderr__, all_threads=True)
+        if sys.__stderr__ is not None:  # None: started without a stderr at all
+            faulthandler.register(signal.SIGUSR1, file=sys.__stderr__, all_threads=True)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",
