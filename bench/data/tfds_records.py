@@ -84,6 +84,7 @@ def load_records(name: str, content_hash: str) -> dict[str, np.ndarray]:
         with atomic_write(path, "wb") as f:
             np.savez_compressed(f, **arrays)
         log.info("wrote %s", path)
+        return arrays  # not read back: the run that made the file already holds them
     with np.load(path, allow_pickle=False) as records:
         return dict(records)
 

@@ -66,7 +66,7 @@ class KerasReference(KerasRetrieval):
                                jit_compile=_JIT_COMPILE[spec.jit])
             self.model(next(iter(data.train.take(1)))[0])  # build the query tower
             self._variables = self.model.neutral_variables()
-        self._nan_facts = self._probe_nan_row()
+        self._nan_facts: dict[str, Any] | None = None  # probed once, outside the timed build
 
     def train_epoch(self, max_steps: int | None = None) -> np.ndarray:
         steps = self._steps if max_steps is None else max(0, min(self._steps, max_steps))
@@ -107,6 +107,8 @@ class KerasReference(KerasRetrieval):
         return {**super().versions(), "tensorflow": version("tensorflow")}
 
     def resolved_options(self) -> dict[str, Any]:
+        if self._nan_facts is None:  # first asked right after the build, before training
+            self._nan_facts = self._probe_nan_row()
         return {**super().resolved_options(), "split_seed": self.data.split_seed,
                 **self._nan_facts}
 
@@ -119,10 +121,10 @@ class KerasReference(KerasRetrieval):
         the sign bit set, which XLA's top-k (jax) orders below every number and TF's and
         torch's order above.
         """
-        cands = self.candidate_embeddings()
+        retrieval = self.model.retrieval  # its candidates were refreshed at build
+        cands = keras.ops.convert_to_numpy(retrieval.candidate_embeddings).astype(np.float32)
         nan_rows = np.flatnonzero(np.isnan(cands).any(axis=1))
         queries = self.query_embeddings("test")[:NAN_PROBE_QUERIES]
-        retrieval = self.model.retrieval
         with self._backend.scope():
             q = keras.ops.convert_to_tensor(queries)
             top = keras.ops.convert_to_numpy(retrieval(q))

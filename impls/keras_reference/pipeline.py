@@ -106,11 +106,7 @@ def prepare(spec: RunSpec, data: Dataset) -> ReferenceData:
 
 def _ratings_dataset(records: Arrays) -> tf.data.Dataset:
     """The ratings as `tfds.load("movielens/100k-ratings")` yields them (ids as strings)."""
-    row_of = {int(m): r for r, m in enumerate(records["movies_id"])}
-    rows = np.array([row_of[int(m)] for m in records["movie_id"]], np.int64)
-    lengths = records["movies_num_genres"][rows]
-    genres = records["movies_genres"][rows]
-    flat = genres[np.arange(genres.shape[1])[None, :] < lengths[:, None]]
+    rows = np.searchsorted(records["movies_id"], records["movie_id"])  # movies_id is sorted
     return tf.data.Dataset.from_tensor_slices({
         "user_id": records["user_id"].astype(str).astype(bytes),
         "movie_id": records["movie_id"].astype(str).astype(bytes),
@@ -119,20 +115,23 @@ def _ratings_dataset(records: Arrays) -> tf.data.Dataset:
         "user_occupation_label": records["user_occupation_label"],
         "user_rating": records["user_rating"],
         "movie_title": np.char.encode(records["movie_title"], "utf-8"),
-        "movie_genres": tf.RaggedTensor.from_row_lengths(flat, lengths),
+        "movie_genres": _ragged(records["movies_genres"][rows], records["movies_num_genres"][rows]),
     })
 
 
 def _movies_dataset(records: Arrays) -> tf.data.Dataset:
     """The movies as `tfds.load("movielens/100k-movies")` yields them."""
-    lengths = records["movies_num_genres"]
-    matrix = records["movies_genres"]
-    flat = matrix[np.arange(matrix.shape[1])[None, :] < lengths[:, None]]
     return tf.data.Dataset.from_tensor_slices({
         "movie_id": records["movies_id"].astype(str).astype(bytes),
         "movie_title": np.char.encode(records["movies_title"], "utf-8"),
-        "movie_genres": tf.RaggedTensor.from_row_lengths(flat, lengths),
+        "movie_genres": _ragged(records["movies_genres"], records["movies_num_genres"]),
     })
+
+
+def _ragged(matrix: np.ndarray, lengths: np.ndarray) -> tf.RaggedTensor:
+    """Each row's first `lengths[i]` entries of the zero-padded `matrix`, as tfds gives lists."""
+    return tf.RaggedTensor.from_row_lengths(
+        matrix[np.arange(matrix.shape[1])[None, :] < lengths[:, None]], lengths)
 
 
 def _candidates(movies: tf.data.Dataset,
