@@ -20,4 +20,7 @@ run run --impl keras-reference,keras-jax --depth 1,3 "${common[@]}"
 run run --impl keras-reference-tf,keras-reference-torch --depth 1 --seed 0 --split seed \
     --results results/runs --resume --no-progress
 run run --impl jax,torch,keras-tf,keras-torch --depth 1 "${common[@]}"
+run run --impl jax,torch,keras-tf,keras-torch --depth 1,3 "${common[@]}"
+run run --impl keras-jax,jax,torch,keras-tf,keras-torch --depth 2 "${common[@]}"
+run run --impl keras-reference-tf,keras-reference-torch --depth 1 "${common[@]}"
 run report --results results/runs --out results
