@@ -14,6 +14,7 @@ import shutil
 import socket
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -143,6 +144,25 @@ def capture(worker_env: dict[str, str] | None = None) -> dict[str, Any]:
         "cuda_version": gpu["cuda_version"],
         "worker_env": {k: env[k] for k in WORKER_ENV_KEYS if k in env},
     }
+
+
+def machine_label(env: Mapping[str, Any]) -> tuple[str, str]:
+    """(CPU model with logical cores, GPU names or "none") of a record's environment block.
+
+    What the report groups runs by (bench/report/runs.py), besides device, data and spec.
+    """
+    cpu = str(env.get("cpu_model") or "unknown CPU")
+    cores = env.get("cpu_count_logical")
+    machine = f"{cpu} ({cores} logical cores)" if cores else cpu
+    gpus = env.get("gpus") or []
+    names = [str(g.get("name", "?")) if isinstance(g, Mapping) else str(g) for g in gpus]
+    return machine, ", ".join(names) if names else "none"
+
+
+def this_machine() -> tuple[str, str]:
+    """machine_label of the machine this runs on."""
+    return machine_label({"cpu_model": cpu_model(), "cpu_count_logical": os.cpu_count(),
+                          "gpus": gpu_info()["gpus"]})
 
 
 def resolve_device(device: str) -> str:

@@ -242,8 +242,8 @@ class ResultsStore:
         """Whether a record for `run_id` is already stored."""
         return any(d.get("run_id") == run_id for d in self.scan().records)
 
-    def ok_keys(self) -> set[tuple[str, int, str | None]]:
-        """RunRecord.key() of every run recorded as ok (what `--resume` skips).
+    def ok_records(self) -> list[RunRecord]:
+        """Every run recorded as ok (what `--resume` skips).
 
         Lines that are not readable training records are left out and logged
         with their reasons, as the report lists them.
@@ -251,7 +251,11 @@ class ResultsStore:
         found = self.scan(problem)
         if found.skipped:
             log.warning("%s: %s", self.path, found.explain())
-        return {RunRecord.from_dict(d).key() for d in found.records if d["status"] == STATUS_OK}
+        return [RunRecord.from_dict(d) for d in found.records if d["status"] == STATUS_OK]
+
+    def ok_keys(self) -> set[tuple[str, int, str | None]]:
+        """RunRecord.key() of every run recorded as ok."""
+        return {r.key() for r in self.ok_records()}
 
 
 def _parse(raw: bytes) -> tuple[str | None, dict[str, Any]]:

@@ -128,7 +128,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help=f"results directory ({DEFAULT_RESULTS})")
     p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S,
                    help=f"seconds per run before it is killed ({DEFAULT_TIMEOUT_S:g})")
-    p.add_argument("--resume", action="store_true", help="skip runs already recorded ok")
+    p.add_argument("--resume", action="store_true",
+                   help="skip runs already recorded ok (on any machine: a note says when "
+                   "some were recorded on another one)")
     p.add_argument("--retrieve-seconds", type=float, default=2.0,
                    help="timed seconds per retrieval batch size (2)")
     p.add_argument("--save-embeddings", type=Path, default=None, metavar="DIR",
@@ -278,6 +280,22 @@ def _executor(args: argparse.Namespace, options: Options) -> Iterator[Executor]:
         ray_executor.disconnect()
 
 
+def _note_other_machines(runner: Runner, skip: set[int]) -> None:
+    """Say when --resume skips runs recorded on another machine than this one.
+
+    --resume matches spec, repeat and data, not the machine, so a study resumed on another
+    machine goes on; but the report groups runs by machine, so neither machine's group
+    then holds the whole sweep.
+    """
+    here = envinfo.this_machine()
+    others = sorted(f"{cpu}, GPU {gpu}" for cpu, gpu in runner.machines_of(skip) - {here})
+    if others:
+        print(f"note: --resume skips runs recorded on another machine ({'; '.join(others)}); "
+              "the report groups runs by machine, so this machine's group will lack them: "
+              "rerun them here without --resume (or into another --results) to compare "
+              "them here", file=sys.stderr)
+
+
 def run_command(args: argparse.Namespace) -> int:
     """Validate, run the sweep, print the summary; exit 0 when every run was ok."""
     check_executor(args)
@@ -302,6 +320,8 @@ def run_command(args: argparse.Namespace) -> int:
         print(f"{len(runs)} run(s), {len(skip)} already recorded ok (--resume), {len(todo)} to "
               f"do on the {args.executor} executor; records: {args.results / 'records.jsonl'}",
               file=sys.stderr)
+        if args.executor == "local" and skip:
+            _note_other_machines(runner, skip)
         progress = SweepProgress(todo, enabled=not args.no_progress and sys.stderr.isatty())
         runner.listener = progress
         try:

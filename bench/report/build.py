@@ -21,7 +21,6 @@ from bench.report.scaling import COMMANDS_FILE, Series, find_series
 from bench.report.shared_start import Pair
 from bench.report.summary import summarize_group
 from bench.report.tables import parity_table, retrieval_table, training_table
-from bench.spec import SPLIT_CACHE
 
 
 @dataclass
@@ -70,8 +69,7 @@ def _step_line(p: Pair, kind: str) -> str:
 def _group_report(key: GroupKey, runs: list[Run], baseline: str, margin: float) -> GroupReport:
     summaries = summarize_group(runs)
     base = summaries.get(baseline)
-    split = key.spec_dict().get("split", SPLIT_CACHE)
-    verdicts = ([verdict(s, base, margin, split) for name, s in summaries.items()
+    verdicts = ([verdict(s, base, margin, key.split) for name, s in summaries.items()
                  if name != baseline]
                 if base else [])
     tables = [training_table(summaries, baseline), retrieval_table(summaries, baseline),

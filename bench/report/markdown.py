@@ -95,7 +95,7 @@ _SEEDED_SPLIT = (
 
 def _intervals(report: Report) -> list[str]:
     """The line(s) saying what the intervals include, for the splits these records used."""
-    splits = {str(k.spec_dict().get("split", "cache")) for k in report.grouped.groups}
+    splits = {k.split for k in report.grouped.groups}
     lines = [_FIXED_SPLIT] if splits - {"seed"} else []
     return lines + ([_SEEDED_SPLIT] if "seed" in splits else [])
 

@@ -37,7 +37,6 @@ from bench.report.tables import (
     signed,
     spread_fields,
 )
-from bench.spec import SPLIT_CACHE
 from bench.stats import spread, t_ppf
 
 if TYPE_CHECKING:  # build.py imports this module to build the section
@@ -108,8 +107,7 @@ def find_reference(groups: Sequence[GroupReport], all_runs: Sequence[Run],
 
 def _group(g: GroupReport, refs: list[str], margin: float) -> ReferenceGroup:
     base = g.summaries[PRIMARY]
-    split = g.key.spec_dict().get("split", SPLIT_CACHE)
-    verdicts = {r: verdict(g.summaries[r], base, margin, split) for r in refs}
+    verdicts = {r: verdict(g.summaries[r], base, margin, g.key.split) for r in refs}
     published = published_accuracy(g.key.spec_dict())
     return ReferenceGroup(g, refs, verdicts, accuracy_table(g.summaries, refs, verdicts),
                           cost_table(g.summaries), published,
@@ -219,7 +217,7 @@ def cost_table(summaries: dict[str, ImplSummary]) -> Table:
 
 
 def placement(values: Sequence[float], published: float) -> Row:
-    """Where one published value falls among `values` (one per seed).
+    """Where one published value falls among `values` (one run per seed).
 
     z is (published - mean) / sd; the 95% prediction interval for one more run is
     mean +- t(0.975, n-1) * sd * sqrt(1 + 1/n); nan both with fewer than 2 values.
@@ -237,12 +235,25 @@ def placement(values: Sequence[float], published: float) -> Row:
             "in_pi95": None if math.isnan(half) else bool(abs(published - mean) <= half)}
 
 
+def single_runs(runs: Sequence[Run]) -> list[float]:
+    """One run's numpy accuracy per seed (its lowest repeat), in seed order.
+
+    A published figure is one run, so it is placed among single runs: a seed's mean over
+    repeats varies less than one run does, and would narrow the interval.
+    """
+    first: dict[int, Run] = {}
+    for r in runs:
+        if not math.isnan(r.figure(ACCURACY)) and (r.seed not in first
+                                                   or r.repeat < first[r.seed].repeat):
+            first[r.seed] = r
+    return [first[s].figure(ACCURACY) for s in sorted(first)]
+
+
 def placement_table(summaries: dict[str, ImplSummary], refs: list[str],
                     published: float | None) -> Table:
     """Each reference's distribution over seeds against the published run (none: no rows)."""
     rows = [] if published is None else [
-        {"impl": i, **placement([summaries[i].seed_accuracy[k] for k in summaries[i].seeds],
-                                published)} for i in refs]
+        {"impl": i, **placement(single_runs(summaries[i].runs), published)} for i in refs]
     return Table("reference_published", [
         Column("impl", lambda r: str(r["impl"])),
         Column("published run", lambda r: num(r["published"], 3)),
@@ -291,9 +302,8 @@ def markdown(section: ReferenceSection, plot_link: str | None) -> list[str]:
 
 def _group_lines(rg: ReferenceGroup) -> list[str]:
     k = rg.group.key
-    split = str(k.spec_dict().get("split", "cache"))
     lines = ["", f"### Layers {k.layer_sizes} on {k.machine} ({k.device})", "",
-             f"Group [{rg.group.slug}](#{rg.group.slug}), spec.split `{split}`.", "",
+             f"Group [{rg.group.slug}](#{rg.group.slug}), spec.split `{k.split}`.", "",
              rg.accuracy.markdown(), "",
              "Cost per run, `median (min–max)` over runs: data preparation is `cache_load_s` "
              "(loading the shared cache) plus `prepare_s` (the implementation's own "
@@ -304,7 +314,7 @@ def _group_lines(rg: ReferenceGroup) -> list[str]:
                         "(or depth) than this group's: not placed."]
     lines += [f"The published single run of this depth ({rg.published:.3f}) against each "
               "reference's own distribution over seeds:", "", rg.placement.markdown(), ""]
-    if split == "seed":
+    if k.split == "seed":
         return lines + ["Each seed here ran on its own split, so the distribution carries the "
                         "split's variance, as a comparison with a single run on another split "
                         "needs."]

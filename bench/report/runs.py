@@ -18,7 +18,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from bench.envinfo import machine_label
 from bench.record import STATUS_OK, problem
+from bench.spec import SPLIT_CACHE
 
 # Spec fields a comparison may vary over; every other field must agree.
 VARYING = ("impl", "seed")
@@ -38,6 +40,11 @@ class GroupKey:
     @property
     def layer_sizes(self) -> tuple[int, ...]:
         return tuple(json.loads(dict(self.spec).get("layer_sizes", "[]")))
+
+    @property
+    def split(self) -> str:
+        """The group's spec.split (records written before the field: the cache's split)."""
+        return str(self.spec_dict().get("split", SPLIT_CACHE))
 
     def spec_dict(self) -> dict[str, Any]:
         return {k: json.loads(v) for k, v in self.spec}
@@ -103,19 +110,10 @@ class Grouped:
         return sorted(self.groups.items(), key=lambda kv: kv[0].sort_key())
 
 
-def _machine(env: Mapping[str, Any]) -> tuple[str, str]:
-    cpu = str(env.get("cpu_model") or "unknown CPU")
-    cores = env.get("cpu_count_logical")
-    machine = f"{cpu} ({cores} logical cores)" if cores else cpu
-    gpus = env.get("gpus") or []
-    names = [str(g.get("name", "?")) if isinstance(g, Mapping) else str(g) for g in gpus]
-    return machine, ", ".join(names) if names else "none"
-
-
 def group_key(rec: Mapping[str, Any]) -> GroupKey:
     """The comparability key of one stored record dict."""
     spec = dict(rec.get("spec") or {})
-    machine, gpu = _machine(rec.get("environment") or {})
+    machine, gpu = machine_label(rec.get("environment") or {})
     dataset = rec.get("dataset") or {}
     shared = tuple(sorted((k, json.dumps(v, sort_keys=True)) for k, v in spec.items()
                           if k not in VARYING))

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.data.cache import DatasetRef
+from bench.envinfo import machine_label
 from bench.process import interruptible, signals_deferred
 from bench.record import STATUS_FAILED, STATUS_INTERRUPTED, RunRecord, new_run_id, utc_now_iso
 from bench.registry import devices_env
@@ -100,6 +101,13 @@ class Runner:
             i for i, r in enumerate(self.runs)
             if (r.spec.spec_hash(), r.repeat, self.opts.dataset.content_hash) in done
         }
+
+    def machines_of(self, skip: set[int]) -> set[tuple[str, str]]:
+        """envinfo.machine_label of every ok record the runs in `skip` match."""
+        keys = {(self.runs[i].spec.spec_hash(), self.runs[i].repeat,
+                 self.opts.dataset.content_hash) for i in skip}
+        return {machine_label(r.environment) for r in self.store.ok_records()
+                if r.key() in keys}
 
     def run_all(self, skip: set[int]) -> list[RunRecord]:
         """Every run not in `skip`; raises SweepInterrupted on Ctrl-C."""

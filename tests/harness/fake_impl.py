@@ -213,3 +213,9 @@ class TeardownHangImpl(FakeImpl):
     def __init__(self, spec: RunSpec, data: Dataset, weights: Weights) -> None:
         super().__init__(spec, data, weights)
         threading.Thread(target=time.sleep, args=(3600,), daemon=False).start()
+
+
+class OwnStartImpl(FakeImpl):
+    """Declares its own split and initial weights (shared_start False), as keras-reference does."""
+
+    shared_start = False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -60,6 +61,20 @@ def test_resume_skips_runs_recorded_ok(results: Path) -> None:
     assert [r["status"] for r in records] == ["ok", "failed", "failed"]  # only the failure reran
     assert records[2]["impl"].endswith("RaisingImpl")
     assert "1 already recorded ok" in again.stderr
+    assert "another machine" not in again.stderr  # all recorded here
+
+
+def test_resume_says_when_it_skips_runs_recorded_on_another_machine(results: Path) -> None:
+    assert bench_run(*fake_args("FakeImpl", epochs=2), results=results).returncode == 0
+    path = results / "records.jsonl"
+    rec = json.loads(path.read_text())
+    rec["environment"]["cpu_model"] = "Elsewhere CPU"
+    path.write_text(json.dumps(rec) + "\n")
+    again = bench_run(*fake_args("FakeImpl", epochs=2, extra=("--resume",)), results=results)
+    assert again.returncode == 0 and len(read_lines(results)) == 1  # still skipped
+    cores = rec["environment"]["cpu_count_logical"]
+    assert (f"note: --resume skips runs recorded on another machine (Elsewhere CPU ({cores} "
+            "logical cores), GPU none)") in again.stderr
 
 
 @pytest.mark.parametrize(

@@ -104,3 +104,17 @@ def test_the_worker_trains_and_evaluates_on_the_runs_split(tmp_path: Path) -> No
     assert cache["curve"]["epoch_loss"] != seven["curve"]["epoch_loss"]
     assert seven["curve"]["epoch_loss"] == again["curve"]["epoch_loss"]
     assert seven["figures"]["test_rows"] == cache["figures"]["test_rows"]
+
+
+def test_an_own_split_target_is_not_re_split(tmp_path: Path) -> None:
+    """A module:Class declaring shared_start False trains on the rows it is given, any --split."""
+    def losses(impl: str, split: str, name: str) -> list[float]:
+        out = tmp_path / name
+        assert bench_run(*fake_args(impl, epochs=2, extra=("--split", split)),
+                         results=out).returncode == 0
+        (rec,) = read_lines(out)
+        assert rec["impl_info"]["shared_start"] is (impl == "FakeImpl")
+        return rec["curve"]["epoch_loss"]
+    own_cache, own_seven = losses("OwnStartImpl", "cache", "a"), losses("OwnStartImpl", "7", "b")
+    assert own_seven == own_cache
+    assert losses("FakeImpl", "7", "c") != own_seven  # the same class, shared: re-split

@@ -197,3 +197,18 @@ def test_no_published_figure_for_capped_or_multi_device_specs() -> None:
     assert published_accuracy(spec) == 0.310
     for extra in ({"eval_rows": 500}, {"steps_per_epoch": 3}, {"devices": 2}):
         assert published_accuracy({**spec, **extra}) is None
+
+
+def test_the_published_run_is_placed_among_single_runs_not_seed_means(tmp_path: Path) -> None:
+    """With 2 repeats a seed, the placement reads each seed's repeat 0 (one run, as published)."""
+    records = _records()
+    for rec in [r for r in records if r["impl"] == "keras-reference"]:
+        acc = rec["figures"]["top100_accuracy_numpy"]
+        for repeat, shift in ((0, 0.004), (1, -0.004)):  # seed means unchanged
+            extra = _reference_run(rec["spec"]["seed"], tuple(rec["spec"]["layer_sizes"]),
+                                   acc + shift, "seed")
+            extra["repeat"], extra["run_id"] = repeat, f"{rec['run_id']}-{repeat}"
+            records.append(extra)
+        records.remove(rec)
+    section = _section(_readme(tmp_path, records))
+    assert "| keras-reference | 0.310 | 10: 0.3260 ± 0.0040 | -4.00 |" in section
