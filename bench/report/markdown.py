@@ -142,10 +142,38 @@ def _group_meta(g: GroupReport) -> list[str]:
     ]
 
 
+def _not_interleaved(g: GroupReport, baseline: str) -> list[str]:
+    """A line naming the implementations whose runs all started outside the baseline's span.
+
+    A ratio is like for like on a shared machine only between runs that interleaved; one
+    between runs hours apart also carries whatever changed on the machine in between.
+    """
+    spans = {impl: (min(r.started_at for r in s.runs), max(r.started_at for r in s.runs))
+             for impl, s in g.summaries.items() if s.runs}
+    if baseline not in spans:
+        return []
+    b0, b1 = spans[baseline]
+    apart = {i: sp for i, sp in spans.items() if sp[1] < b0 or sp[0] > b1}
+    if not apart:
+        return []
+    when = "; ".join(f"{i} {_span(sp)}" for i, sp in sorted({**apart, baseline: (b0, b1)}.items()))
+    return ["", f"Not interleaved with {baseline}: {', '.join(sorted(apart))}. Their runs all "
+            f"started outside {baseline}'s (started {when}), so their timing ratios to "
+            f"{baseline} also carry whatever changed on the machine in between; ratios "
+            "between implementations whose runs interleaved are like for like."]
+
+
+def _span(span: tuple[str, str]) -> str:
+    """'2026-12-02T01:10 to 01:54' (the second date only when it differs)."""
+    a, b = span[0][:16], span[1][:16]
+    return f"{a} to {b[11:] if b[:10] == a[:10] else b}"
+
+
 def _group(g: GroupReport, report: Report, plot_paths: dict[str, Path], out: Path) -> list[str]:
     lines = ["", f"<a id=\"{g.slug}\"></a>",
              f"## Layers {g.key.layer_sizes} on {g.key.machine} ({g.key.device})", "",
-             *_group_meta(g), "", "### Training", "", g.tables[0].markdown()]
+             *_group_meta(g), "", "### Training", "", g.tables[0].markdown(),
+             *_not_interleaved(g, report.baseline)]
     if g.tables[1].rows:
         lines += ["", "### Top-100 retrieval latency", "", g.tables[1].markdown()]
     lines += ["", f"### Parity against {report.baseline}", ""]

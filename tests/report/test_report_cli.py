@@ -151,3 +151,21 @@ def test_report_never_imports_a_framework(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=300, cwd=Path(__file__).resolve().parents[2])
     assert proc.stdout.strip().splitlines()[-1] == "0 []", proc.stderr
+
+
+def test_timing_ratios_say_when_runs_did_not_interleave_with_the_baseline(
+        tmp_path: Path) -> None:
+    recs = study({"keras-jax": BASE, "jax": BASE, "torch": BASE})
+    for rec in recs:  # torch ran an hour after keras-jax; jax interleaved with it
+        if rec["impl"] == "torch":
+            rec["started_at"] = rec["started_at"].replace("T10:", "T11:")
+    results = write_study(tmp_path / "r", recs)
+    assert main(["report", "--results", str(results), "--no-plots"]) == 0
+    readme = (results / "README.md").read_text()
+    assert ("Not interleaved with keras-jax: torch. Their runs all started outside "
+            "keras-jax's (started keras-jax 2026-11-29T10:00 to 10:02; "
+            "torch 2026-11-29T11:00 to 11:02)") in readme
+    assert readme.count("Not interleaved") == 1  # jax is not named
+    interleaved = write_study(tmp_path / "i", study({"keras-jax": BASE, "torch": BASE}))
+    assert main(["report", "--results", str(interleaved), "--no-plots"]) == 0
+    assert "Not interleaved" not in (interleaved / "README.md").read_text()
