@@ -2,12 +2,12 @@
 # The ml-100k headline study and the comparison with the reference program (issue 16):
 # 10 seeds per implementation and depth, each seed on its own split (--split seed),
 # on a quiet machine. Each command is appended to commands.txt before it first runs;
-# `--resume` makes a rerun go on where an interrupted one stopped. What fitted the
-# session that ran it: keras-reference and keras-jax at depths 1 and 3, the other four
-# implementations at depth 1 (a first try at depths 1 and 3 together was interrupted:
-# its runs are the `interrupted` records). Depth 2, and depth 3 of jax, torch, keras-tf
-# and keras-torch (about 25 and 30 min here), are not rerun; their 3-seed figures on
-# the cache's split are in results/archive/.
+# `--resume` makes a rerun go on where an interrupted one stopped. It ran over three
+# sessions: keras-reference and keras-jax at depths 1 and 3, then the other four at
+# depth 1, then at depth 3, then all five at depth 2 (only there did keras-jax interleave
+# with the other four; the report names the groups where it did not), then
+# keras-reference-tf/-torch at depth 1 (a first try at depths 1 and 3 together was
+# interrupted: its runs are the `interrupted` records).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 run() {
