@@ -317,9 +317,9 @@ def run_command(args: argparse.Namespace) -> int:
                   + ("  (recorded ok: skipped)" if i in skip else ""))
         return 0
     with _executor(args, options) as runner.executor:
-        print(f"{len(runs)} run(s), {len(skip)} already recorded ok (--resume), {len(todo)} to "
-              f"do on the {args.executor} executor; records: {args.results / 'records.jsonl'}",
-              file=sys.stderr)
+        skipped = f"{len(skip)} already recorded ok (--resume), " if args.resume else ""
+        print(f"{len(runs)} run(s), {skipped}{len(todo)} to do on the {args.executor} "
+              f"executor; records: {args.results / 'records.jsonl'}", file=sys.stderr)
         if args.executor == "local" and skip:
             _note_other_machines(runner, skip)
         progress = SweepProgress(todo, enabled=not args.no_progress and sys.stderr.isatty())

@@ -54,6 +54,7 @@ def test_a_run_records_every_phase_and_prints_the_summary(results: Path) -> None
 def test_resume_skips_runs_recorded_ok(results: Path) -> None:
     first = bench_run(*fake_args("FakeImpl", "RaisingImpl", epochs=2), results=results)
     assert first.returncode == 1  # a run failed
+    assert "2 run(s), 2 to do" in first.stderr  # no --resume: nothing said of it
     assert [r["status"] for r in read_lines(results)] == ["ok", "failed"]
     again = bench_run(*fake_args("FakeImpl", "RaisingImpl", epochs=2, extra=("--resume",)),
                       results=results)
