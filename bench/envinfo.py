@@ -159,12 +159,6 @@ def machine_label(env: Mapping[str, Any]) -> tuple[str, str]:
     return machine, ", ".join(names) if names else "none"
 
 
-def this_machine() -> tuple[str, str]:
-    """machine_label of the machine this runs on."""
-    return machine_label({"cpu_model": cpu_model(), "cpu_count_logical": os.cpu_count(),
-                          "gpus": gpu_info()["gpus"]})
-
-
 def resolve_device(device: str) -> str:
     """auto -> gpu when nvidia-smi sees one, else cpu; gpu without one is a UsageError."""
     gpu = has_gpu()

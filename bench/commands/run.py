@@ -129,8 +129,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S,
                    help=f"seconds per run before it is killed ({DEFAULT_TIMEOUT_S:g})")
     p.add_argument("--resume", action="store_true",
-                   help="skip runs already recorded ok (on any machine: a note says when "
-                   "some were recorded on another one)")
+                   help="skip runs already recorded ok, on any machine (the local executor "
+                   "says when some were recorded only on another one)")
     p.add_argument("--retrieve-seconds", type=float, default=2.0,
                    help="timed seconds per retrieval batch size (2)")
     p.add_argument("--save-embeddings", type=Path, default=None, metavar="DIR",
@@ -281,19 +281,19 @@ def _executor(args: argparse.Namespace, options: Options) -> Iterator[Executor]:
 
 
 def _note_other_machines(runner: Runner, skip: set[int]) -> None:
-    """Say when --resume skips runs recorded on another machine than this one.
+    """Say when --resume skips runs recorded only on another machine than this one.
 
     --resume matches spec, repeat and data, not the machine, so a study resumed on another
     machine goes on; but the report groups runs by machine, so neither machine's group
     then holds the whole sweep.
     """
-    here = envinfo.this_machine()
-    others = sorted(f"{cpu}, GPU {gpu}" for cpu, gpu in runner.machines_of(skip) - {here})
-    if others:
-        print(f"note: --resume skips runs recorded on another machine ({'; '.join(others)}); "
-              "the report groups runs by machine, so this machine's group will lack them: "
-              "rerun them here without --resume (or into another --results) to compare "
-              "them here", file=sys.stderr)
+    count, machines = runner.recorded_elsewhere(skip)
+    if count:
+        where = "; ".join(f"{m}: {n}" for m, n in sorted(machines.items()))
+        print(f"note: --resume skips {count} run(s) recorded only on another "
+              f"machine ({where}); the report groups runs by machine, so this machine's group "
+              "will lack them: to compare them here, run them on this machine into another "
+              "--results directory", file=sys.stderr)
 
 
 def run_command(args: argparse.Namespace) -> int:

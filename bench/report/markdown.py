@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.report import devices, pytest_bench, reference, scaling, shared_start
@@ -143,30 +144,42 @@ def _group_meta(g: GroupReport) -> list[str]:
 
 
 def _not_interleaved(g: GroupReport, baseline: str) -> list[str]:
-    """A line naming the implementations whose runs all started outside the baseline's span.
+    """A line naming the implementations none of whose runs started within the baseline's span.
 
     A ratio is like for like on a shared machine only between runs that interleaved; one
-    between runs hours apart also carries whatever changed on the machine in between.
+    between runs hours apart also carries whatever changed on the machine in between. Runs
+    without a readable start time are left out of this check.
     """
-    spans = {impl: (min(r.started_at for r in s.runs), max(r.started_at for r in s.runs))
-             for impl, s in g.summaries.items() if s.runs}
-    if baseline not in spans:
+    starts = {impl: sorted(t for t in map(_utc, (r.started_at for r in s.runs)) if t)
+              for impl, s in g.summaries.items()}
+    base = starts.get(baseline)
+    if not base:
         return []
-    b0, b1 = spans[baseline]
-    apart = {i: sp for i, sp in spans.items() if sp[1] < b0 or sp[0] > b1}
+    apart = sorted(i for i, ts in starts.items()
+                   if i != baseline and ts and not any(base[0] <= t <= base[-1] for t in ts))
     if not apart:
         return []
-    when = "; ".join(f"{i} {_span(sp)}" for i, sp in sorted({**apart, baseline: (b0, b1)}.items()))
-    return ["", f"Not interleaved with {baseline}: {', '.join(sorted(apart))}. Their runs all "
-            f"started outside {baseline}'s (started {when}), so their timing ratios to "
+    when = "; ".join(f"{i} {_span(starts[i])}" for i in sorted([baseline, *apart]))
+    return ["", f"Not interleaved with {baseline}: {', '.join(apart)}. None of their runs "
+            f"started within {baseline}'s (started, UTC: {when}), so their timing ratios to "
             f"{baseline} also carry whatever changed on the machine in between; ratios "
             "between implementations whose runs interleaved are like for like."]
 
 
-def _span(span: tuple[str, str]) -> str:
-    """'2026-12-02T01:10 to 01:54' (the second date only when it differs)."""
-    a, b = span[0][:16], span[1][:16]
-    return f"{a} to {b[11:] if b[:10] == a[:10] else b}"
+def _utc(stamp: str) -> datetime | None:
+    """An ISO start time in UTC (naive ones taken as UTC); None when unreadable."""
+    try:
+        t = datetime.fromisoformat(stamp)
+    except ValueError:
+        return None
+    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
+
+
+def _span(times: list[datetime]) -> str:
+    """'2026-12-02 01:10 to 01:54' (the second date only when it differs)."""
+    a, b = times[0], times[-1]
+    return f"{a:%Y-%m-%d %H:%M} to {b:%H:%M}" if a.date() == b.date() else (
+        f"{a:%Y-%m-%d %H:%M} to {b:%Y-%m-%d %H:%M}")
 
 
 def _group(g: GroupReport, report: Report, plot_paths: dict[str, Path], out: Path) -> list[str]:

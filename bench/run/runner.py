@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import shutil
 import tempfile
+from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,12 +103,19 @@ class Runner:
             if (r.spec.spec_hash(), r.repeat, self.opts.dataset.content_hash) in done
         }
 
-    def machines_of(self, skip: set[int]) -> set[tuple[str, str]]:
-        """envinfo.machine_label of every ok record the runs in `skip` match."""
+    def recorded_elsewhere(self, skip: set[int]) -> tuple[int, Counter[str]]:
+        """Of the runs in `skip`, how many were recorded ok only on other machines than this
+        one, and how many per machine (envinfo.machine_label as "CPU (n cores), GPU g")."""
         keys = {(self.runs[i].spec.spec_hash(), self.runs[i].repeat,
                  self.opts.dataset.content_hash) for i in skip}
-        return {machine_label(r.environment) for r in self.store.ok_records()
-                if r.key() in keys}
+        where: dict[tuple[str, int, str | None], set[tuple[str, str]]] = defaultdict(set)
+        for r in self.store.ok_records():
+            if r.key() in keys:
+                where[r.key()].add(machine_label(r.environment))
+        here = machine_label(self.opts.environment)
+        elsewhere = [labels for labels in where.values() if here not in labels]
+        return len(elsewhere), Counter(f"{cpu}, GPU {gpu}" for labels in elsewhere
+                                       for cpu, gpu in labels)
 
     def run_all(self, skip: set[int]) -> list[RunRecord]:
         """Every run not in `skip`; raises SweepInterrupted on Ctrl-C."""

@@ -11,6 +11,7 @@ import pytest
 
 from bench import envinfo
 from bench.cli import main
+from bench.envinfo import machine_label
 from bench.record import SCHEMA_VERSION
 from bench.spec import RunSpec
 from tests.harness.conftest import DATASET, ROOT, bench_run, fake_args, read_lines
@@ -65,17 +66,22 @@ def test_resume_skips_runs_recorded_ok(results: Path) -> None:
     assert "another machine" not in again.stderr  # all recorded here
 
 
-def test_resume_says_when_it_skips_runs_recorded_on_another_machine(results: Path) -> None:
-    assert bench_run(*fake_args("FakeImpl", epochs=2), results=results).returncode == 0
+def test_resume_says_when_it_skips_runs_recorded_only_on_another_machine(
+        results: Path) -> None:
+    args = fake_args("FakeImpl", epochs=2, extra=("--seed", "0-1"))
+    assert bench_run(*args, results=results).returncode == 0
     path = results / "records.jsonl"
-    rec = json.loads(path.read_text())
-    rec["environment"]["cpu_model"] = "Elsewhere CPU"
-    path.write_text(json.dumps(rec) + "\n")
-    again = bench_run(*fake_args("FakeImpl", epochs=2, extra=("--resume",)), results=results)
-    assert again.returncode == 0 and len(read_lines(results)) == 1  # still skipped
-    cores = rec["environment"]["cpu_count_logical"]
-    assert (f"note: --resume skips runs recorded on another machine (Elsewhere CPU ({cores} "
-            "logical cores), GPU none)") in again.stderr
+    here = [json.loads(line) for line in path.read_text().splitlines()]
+    moved = [{**r, "environment": {**r["environment"], "cpu_model": "Elsewhere CPU"}}
+             for r in here]
+    # Seed 0 only elsewhere; seed 1 both here and elsewhere (this machine's group has it).
+    path.write_text("".join(json.dumps(r) + "\n" for r in [moved[0], here[1], moved[1]]))
+    again = bench_run(*args, "--resume", results=results)
+    assert again.returncode == 0 and len(read_lines(results)) == 3  # both still skipped
+    cpu, gpu = machine_label(moved[0]["environment"])
+    assert cpu.startswith("Elsewhere CPU (")
+    assert (f"note: --resume skips 1 run(s) recorded only on another machine ({cpu}, GPU {gpu}: "
+            "1)") in again.stderr
 
 
 @pytest.mark.parametrize(

@@ -155,17 +155,22 @@ def test_report_never_imports_a_framework(tmp_path: Path) -> None:
 
 def test_timing_ratios_say_when_runs_did_not_interleave_with_the_baseline(
         tmp_path: Path) -> None:
-    recs = study({"keras-jax": BASE, "jax": BASE, "torch": BASE})
-    for rec in recs:  # torch ran an hour after keras-jax; jax interleaved with it
-        if rec["impl"] == "torch":
-            rec["started_at"] = rec["started_at"].replace("T10:", "T11:")
-    results = write_study(tmp_path / "r", recs)
+    recs = study({"keras-jax": BASE, "jax": BASE, "torch": BASE, "keras-tf": BASE})
+    for rec in recs:
+        if rec["impl"] == "torch":  # an hour after keras-jax, in another time zone's notation
+            rec["started_at"] = rec["started_at"].replace("T10:", "T13:").replace(
+                "+00:00", "+02:00")
+        elif rec["impl"] == "keras-tf":  # before and after keras-jax's span, never within it
+            hour = "T09:" if rec["spec"]["seed"] == 0 else "T12:"
+            rec["started_at"] = rec["started_at"].replace("T10:", hour)
+    records = [*recs, {**recs[0], "run_id": "no-start", "started_at": ""}]  # left out
+    results = write_study(tmp_path / "r", records)
     assert main(["report", "--results", str(results), "--no-plots"]) == 0
     readme = (results / "README.md").read_text()
-    assert ("Not interleaved with keras-jax: torch. Their runs all started outside "
-            "keras-jax's (started keras-jax 2026-11-29T10:00 to 10:02; "
-            "torch 2026-11-29T11:00 to 11:02)") in readme
-    assert readme.count("Not interleaved") == 1  # jax is not named
+    assert ("Not interleaved with keras-jax: keras-tf, torch. None of their runs started "
+            "within keras-jax's (started, UTC: keras-jax 2026-11-29 10:00 to 10:02; "
+            "keras-tf 2026-11-29 09:00 to 12:02; torch 2026-11-29 11:00 to 11:02)") in readme
+    assert readme.count("Not interleaved") == 1  # jax, interleaved, is not named
     interleaved = write_study(tmp_path / "i", study({"keras-jax": BASE, "torch": BASE}))
     assert main(["report", "--results", str(interleaved), "--no-plots"]) == 0
     assert "Not interleaved" not in (interleaved / "README.md").read_text()
