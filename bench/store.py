@@ -253,10 +253,6 @@ class ResultsStore:
             log.warning("%s: %s", self.path, found.explain())
         return [RunRecord.from_dict(d) for d in found.records if d["status"] == STATUS_OK]
 
-    def ok_keys(self) -> set[tuple[str, int, str | None]]:
-        """RunRecord.key() of every run recorded as ok."""
-        return {r.key() for r in self.ok_records()}
-
 
 def _parse(raw: bytes) -> tuple[str | None, dict[str, Any]]:
     """(None, the record) for a whole JSON object with a run_id, else (why not, {})."""

@@ -178,8 +178,8 @@ def _utc(stamp: str) -> datetime | None:
 def _span(times: list[datetime]) -> str:
     """'2026-12-02 01:10 to 01:54' (the second date only when it differs)."""
     a, b = times[0], times[-1]
-    return f"{a:%Y-%m-%d %H:%M} to {b:%H:%M}" if a.date() == b.date() else (
-        f"{a:%Y-%m-%d %H:%M} to {b:%Y-%m-%d %H:%M}")
+    end = f"{b:%H:%M}" if a.date() == b.date() else f"{b:%Y-%m-%d %H:%M}"
+    return f"{a:%Y-%m-%d %H:%M} to {end}"
 
 
 def _group(g: GroupReport, report: Report, plot_paths: dict[str, Path], out: Path) -> list[str]:

@@ -11,6 +11,7 @@ worker that died, timed out, was interrupted or was lost with its node.
 
 from __future__ import annotations
 
+import functools
 import logging
 import shutil
 import tempfile
@@ -93,23 +94,28 @@ class Runner:
         self.store = ResultsStore(options.results_dir)
         self.done: dict[str, RunRecord] = {}  # run_id -> its stored record
 
+    def _key(self, run: Run) -> tuple[str, int, str | None]:
+        """The RunRecord.key() that `run`'s record will have (what --resume matches)."""
+        return (run.spec.spec_hash(), run.repeat, self.opts.dataset.content_hash)
+
+    @functools.cached_property
+    def _recorded_ok(self) -> list[RunRecord]:
+        """The store's ok records, read once (unreadable lines are warned about once)."""
+        return self.store.ok_records()
+
     def skipped(self) -> set[int]:
         """Indices of runs --resume skips: their key is recorded ok."""
         if not self.opts.resume:
             return set()
-        done = self.store.ok_keys()
-        return {
-            i for i, r in enumerate(self.runs)
-            if (r.spec.spec_hash(), r.repeat, self.opts.dataset.content_hash) in done
-        }
+        done = {r.key() for r in self._recorded_ok}
+        return {i for i, r in enumerate(self.runs) if self._key(r) in done}
 
     def recorded_elsewhere(self, skip: set[int]) -> tuple[int, Counter[str]]:
         """Of the runs in `skip`, how many were recorded ok only on other machines than this
         one, and how many per machine (envinfo.machine_label as "CPU (n cores), GPU g")."""
-        keys = {(self.runs[i].spec.spec_hash(), self.runs[i].repeat,
-                 self.opts.dataset.content_hash) for i in skip}
+        keys = {self._key(self.runs[i]) for i in skip}
         where: dict[tuple[str, int, str | None], set[tuple[str, str]]] = defaultdict(set)
-        for r in self.store.ok_records():
+        for r in self._recorded_ok:
             if r.key() in keys:
                 where[r.key()].add(machine_label(r.environment))
         here = machine_label(self.opts.environment)

@@ -81,11 +81,11 @@ def test_scan_keeps_the_good_and_counts_every_other_line_with_its_reason(tmp_pat
                      "not JSON", "not a record", "torn line"):
         assert fragment in reasons, fragment
     assert "left out 12 line(s)" in found.explain()
-    # The plain reader keeps whole objects with a run_id; records() and ok_keys() never raise.
+    # The plain reader keeps whole objects with a run_id; records() and ok_records() never raise.
     assert len(ResultsStore(root).scan().records) == len(DAMAGED) - 2 + 1
     store = ResultsStore(root)
     assert [r.run_id for r in store.records()] == [GOOD["run_id"]]
-    assert store.ok_keys() == {(GOOD["spec_hash"], 0, "abc123")}
+    assert {r.key() for r in store.ok_records()} == {(GOOD["spec_hash"], 0, "abc123")}
 
 
 def test_resume_leaves_out_what_report_leaves_out(tmp_path: Path) -> None:

@@ -55,12 +55,12 @@ def test_torn_line_is_skipped_and_never_swallows_the_next_record(tmp_path: Path)
     assert [r.run_id for r in store.records()] == [first.run_id, second.run_id]
 
 
-def test_ok_keys_only_count_ok_records(tmp_path: Path) -> None:
+def test_ok_records_only_hold_ok_records(tmp_path: Path) -> None:
     store = ResultsStore(tmp_path)
     store.append(make_record(STATUS_OK, "a", 0))
     store.append(make_record(STATUS_FAILED, "b", 0))
     store.append(make_record(STATUS_OK, "a", 1))
-    assert store.ok_keys() == {("a", 0, "h"), ("a", 1, "h")}
+    assert {r.key() for r in store.ok_records()} == {("a", 0, "h"), ("a", 1, "h")}
 
 
 def _writer(root: str, worker: int, count: int) -> None:
